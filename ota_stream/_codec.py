@@ -221,7 +221,16 @@ def _load(encoding: Encoding, payload: bytes, what: str) -> Mapping[Any, Any]:
         raise StreamMessageError(f"{what} of {len(payload)} bytes is larger than any valid message")
     try:
         value = cbor2.loads(payload) if encoding is Encoding.CBOR else json.loads(payload.decode("utf-8"))
-    except (ValueError, TypeError, OverflowError, RecursionError, LookupError, AttributeError) as exc:
+    except (
+        cbor2.CBORDecodeError,
+        ValueError,
+        TypeError,
+        EOFError,
+        OverflowError,
+        RecursionError,
+        LookupError,
+        AttributeError,
+    ) as exc:
         # cbor2's decode errors derive from ValueError; json's too; UnicodeDecodeError is a ValueError.
         raise StreamMessageError(f"{what} is not valid {encoding.value}: {type(exc).__name__}") from exc
     if not isinstance(value, Mapping):
