@@ -269,9 +269,7 @@ def decode_data_block(encoding: Encoding, payload: bytes) -> DataBlock:
     what = "data block"
     fields = _load(encoding, payload, what)
     file_id = _int_field(fields, "f", what, low=0, high=_MAX_FILE_ID)
-    block_id = _int_field(
-        fields, "i", what, low=0, high=MAX_BLOCK_OFFSET * (MAX_BLOCK_SIZE // MIN_BLOCK_SIZE)
-    )
+    block_id = _int_field(fields, "i", what, low=0, high=MAX_BLOCK_OFFSET * (MAX_BLOCK_SIZE // MIN_BLOCK_SIZE))
     size = _int_field(fields, "l", what, low=0, high=MAX_BLOCK_SIZE)
     if "p" not in fields:
         raise StreamMessageError(f"{what} lacks key 'p'")

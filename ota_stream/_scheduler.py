@@ -103,9 +103,7 @@ class StreamScheduler:
         """Bytes of the file covered by received blocks."""
         count = self.bitmap.received
         if count and (self.bitmap.total - 1) in self.bitmap:
-            return (count - 1) * self.block_size + block_length(
-                self.file_size, self.block_size, self.bitmap.total - 1
-            )
+            return (count - 1) * self.block_size + block_length(self.file_size, self.block_size, self.bitmap.total - 1)
         return count * self.block_size
 
     def next_deadline(self) -> float | None:

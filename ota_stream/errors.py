@@ -183,9 +183,7 @@ _REJECTION_CLASSES: dict[str, type[StreamRejectedError]] = {
 }
 
 
-def rejection_error(
-    service_code: str, message: str = "", client_token: str | None = None
-) -> StreamRejectedError:
+def rejection_error(service_code: str, message: str = "", client_token: str | None = None) -> StreamRejectedError:
     """Build the typed error for a rejected-topic message with the service's ``service_code``."""
     cls = _REJECTION_CLASSES.get(service_code, StreamRejectedError)
     text = f"stream service rejected the request: {service_code or 'unknown code'}"

@@ -133,9 +133,7 @@ class HttpRangeDownloader:
         url = self._check_url(request.location.uri)
         size = request.target.size
         stats = self.last_stats = DownloadStats()
-        resume = ResumeStore(
-            self._store, request.progress_key, DownloadIdentity.of(request, _without_query(url))
-        )
+        resume = ResumeStore(self._store, request.progress_key, DownloadIdentity.of(request, _without_query(url)))
         reader = request.sink if isinstance(request.sink, ReadableSink) else None
         offset, etag = self._saved(resume, size)
         if offset and request.verifier is not None and reader is None:
@@ -168,7 +166,10 @@ class HttpRangeDownloader:
                 continue
             except _RetryError as exc:
                 last_reason = exc.reason
-                failures = 1 if state.offset > before else failures + 1
+                # Progress forgives earlier failures, except for a slow server: a trickle always makes some
+                # progress, so low-speed aborts are counted whatever came through.
+                slow = isinstance(exc.error, LowSpeedError)
+                failures = 1 if state.offset > before and not slow else failures + 1
                 _log.info("download of %s: attempt failed (%s)", request.target.name, exc.reason)
                 if failures >= self.config.max_attempts:
                     state.save(force=True)
@@ -254,9 +255,7 @@ class HttpRangeDownloader:
             if match is None or int(match.group(1)) != state.offset:
                 raise _RetryError(f"unusable Content-Range {response.headers.get('Content-Range')!r}")
             if match.group(3) != "*" and int(match.group(3)) != size:
-                raise HttpStatusError(
-                    f"server holds {match.group(3)} bytes, the job declares {size}", status=status
-                )
+                raise HttpStatusError(f"server holds {match.group(3)} bytes, the job declares {size}", status=status)
             skip = 0
         elif status == 200:
             if state.offset and state.etag and etag and etag != state.etag:
@@ -275,9 +274,7 @@ class HttpRangeDownloader:
             _log.debug("body declares %s bytes, %d expected; reading what comes", declared, expected)
         self._read_body(response, state, skip, declared == str(expected))
 
-    def _read_body(
-        self, response: requests.Response, state: _Transfer, skip: int, length_exact: bool
-    ) -> None:
+    def _read_body(self, response: requests.Response, state: _Transfer, skip: int, length_exact: bool) -> None:
         cfg = self.config
         size = state.request.target.size
         raw = response.raw

@@ -62,9 +62,7 @@ class FileSink:
     def read_at(self, offset: int, length: int) -> bytes:
         """Read back ``length`` bytes at ``offset`` (short only at the end of what was written)."""
         if offset < 0 or length < 0 or offset + length > self.size:
-            raise SinkBoundsError(
-                f"read of {length} bytes at {offset} falls outside a file of {self.size} bytes"
-            )
+            raise SinkBoundsError(f"read of {length} bytes at {offset} falls outside a file of {self.size} bytes")
         try:
             return os.pread(self._file.fileno(), length, offset)
         except OSError as exc:

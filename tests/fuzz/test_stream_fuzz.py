@@ -23,9 +23,7 @@ DECODERS = (decode_data_block, decode_rejection, decode_description)
 
 cbor_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.binary(max_size=16),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=2), children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=2), children, max_size=5),
     max_leaves=12,
 )
 maps_with_stream_keys = st.dictionaries(

@@ -35,9 +35,7 @@ def test_v1_freertos_cbor_request_with_bitmap_and_count() -> None:
         client_token="ThisIsAClientToken",
     )
     assert got == H(
-        "a661637254686973497341436c69656e74546f6b656e616601616c191000616f0061624 4aaaaaaaa616e04".replace(
-            " ", ""
-        )
+        "a661637254686973497341436c69656e74546f6b656e616601616c191000616f0061624 4aaaaaaaa616e04".replace(" ", "")
     )
 
 
@@ -90,13 +88,9 @@ def test_v7_aws_doc_bitmap_example_decodes_equal() -> None:
 
 
 def test_json_request_uses_count_and_hex_bitmap() -> None:
-    got = json.loads(
-        encode_get_request(Encoding.JSON, file_id=4, block_size=256, offset=2, count=1, stream_version=1)
-    )
+    got = json.loads(encode_get_request(Encoding.JSON, file_id=4, block_size=256, offset=2, count=1, stream_version=1))
     assert got == {"s": 1, "f": 4, "l": 256, "o": 2, "n": 1}
-    got = json.loads(
-        encode_get_request(Encoding.JSON, file_id=1, block_size=256, offset=20, bitmap=H("130080"))
-    )
+    got = json.loads(encode_get_request(Encoding.JSON, file_id=1, block_size=256, offset=20, bitmap=H("130080")))
     assert got["b"] == "0x130080"
 
 

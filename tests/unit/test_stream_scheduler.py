@@ -19,9 +19,7 @@ def make(size: int = BLOCK * 10 + 7, **kwargs: object) -> StreamScheduler:
     return StreamScheduler(file_id=3, file_size=size, block_size=BLOCK, **options)  # type: ignore[arg-type]
 
 
-def block(
-    scheduler: StreamScheduler, block_id: int, data: bytes | None = None, file_id: int = 3
-) -> DataBlock:
+def block(scheduler: StreamScheduler, block_id: int, data: bytes | None = None, file_id: int = 3) -> DataBlock:
     if data is None:
         length = min(BLOCK, scheduler.file_size - block_id * BLOCK)
         data = bytes([block_id % 256]) * length
