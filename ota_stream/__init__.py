@@ -21,6 +21,7 @@ from ota_stream._codec import (
 from ota_stream._progress import DownloadIdentity, ProgressMeter, ResumeStore
 from ota_stream._scheduler import AcceptedBlock, GetRequest, StreamScheduler
 from ota_stream.http import DownloadStats, HttpDownloadConfig, HttpRangeDownloader, UrlRefresher
+from ota_stream.mqtt import MqttStreamConfig, MqttStreamDownloader, StreamStats
 from ota_stream.sinks import FileSink, InOrderFeeder, ReadableSink
 
 __all__ = [
@@ -36,12 +37,15 @@ __all__ = [
     "HttpDownloadConfig",
     "HttpRangeDownloader",
     "InOrderFeeder",
+    "MqttStreamConfig",
+    "MqttStreamDownloader",
     "ProgressMeter",
     "ReadableSink",
     "ResumeStore",
     "StreamDescription",
     "StreamRejection",
     "StreamScheduler",
+    "StreamStats",
     "StreamTopics",
     "UrlRefresher",
     "block_count",
