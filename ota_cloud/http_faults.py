@@ -75,6 +75,7 @@ class FaultyFileServer(RangeFileServer):
         self._fault_lock = threading.Lock()
         self._stop = threading.Event()
         self.statuses_sent: list[int] = []
+        self.body_bytes_sent = 0
         self.ranges_requested: list[str | None] = []
 
     # --- presigned URLs --------------------------------------------------------------------------
@@ -182,6 +183,8 @@ class FaultyFileServer(RangeFileServer):
                         break
                     handler.wfile.write(view[:piece_size])
                     sent += piece_size
+                    with self._fault_lock:
+                        self.body_bytes_sent += piece_size
                     view = view[piece_size:]
                     if throttle:
                         ahead = sent / throttle - (time.monotonic() - started)

@@ -78,6 +78,7 @@ class StreamDataPlane:
         self._sent = 0
         self.requests_received = 0
         self.blocks_sent = 0
+        self.block_bytes_sent = 0
         self.rejections_sent = 0
 
     def start(self) -> None:
@@ -208,7 +209,7 @@ class StreamDataPlane:
         for block in wanted:
             data = stream_file.read(block * size, size)
             payload = self._encode_block(fmt, {"c": token, "f": file_id, "l": len(data), "i": block, "p": data})
-            self._send_block(f"{base}/data/{fmt}", block, payload)
+            self._send_block(f"{base}/data/{fmt}", block, payload, len(data))
 
     @staticmethod
     def _bitmap(fmt: str, raw: Any) -> bytes | None:
@@ -230,7 +231,7 @@ class StreamDataPlane:
             raise _Refusal("BlockBitmapLimitExceeded", f"bitmap must be under {_MAX_BITMAP} bytes")
         return bitmap
 
-    def _send_block(self, topic: str, block: int, payload: bytes) -> None:
+    def _send_block(self, topic: str, block: int, payload: bytes, size: int) -> None:
         with self._lock:
             self._sent += 1
             number = self._sent
@@ -244,6 +245,7 @@ class StreamDataPlane:
         for _ in range(2 if duplicate else 1):
             self._connection.publish(topic, payload, qos=0, wait=False)
             self.blocks_sent += 1
+            self.block_bytes_sent += size
 
     def _describe(self, base: str, fmt: str, record: StreamRecord, token: str | None) -> None:
         fields = {
