@@ -8,6 +8,7 @@ import hashlib
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def _kill_and_restart(rng: random.Random, args: list[str], image: Path, data: by
     pytest.fail("the download never completed")
 
 
-def test_http_download_survives_sigkill(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+def test_http_download_survives_sigkill(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
     data = pattern(3 * 1024 * 1024 + 5)
     with FaultyFileServer() as server:
         server.faults.throttle = 700_000
@@ -64,7 +65,7 @@ def test_mqtt_download_survives_sigkill(
     tmp_path: Path,
     mosquitto: MosquittoBroker,
     mqtt_connection_factory: ConnectionFactory,
-    record_property: pytest.RecordProperty,
+    record_property: Callable[[str, object], None],
 ) -> None:
     data = pattern(1_500_000 + 3)
     store = StreamStore()
