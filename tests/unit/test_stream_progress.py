@@ -65,14 +65,16 @@ def test_progress_meter_rate_eta_and_throttling() -> None:
     events: list[ProgressEvent] = []
     meter = ProgressMeter("j", 1000, clock, events.append, interval=1.0, start_bytes=100)
     meter.update(100)
-    assert events[-1].eta_seconds is None
+    first = events[0]
+    assert first.eta_seconds is None
     clock.advance(0.5)
     meter.update(200)
     assert len(events) == 1  # throttled
     clock.advance(0.5)
     meter.update(300)
-    assert events[-1].rate_bytes_per_second == 200.0
-    assert events[-1].eta_seconds == 3.5
+    latest = events[-1]
+    assert latest.rate_bytes_per_second == 200.0
+    assert latest.eta_seconds == 3.5
     meter.update(1000, force=True, message="complete")
     assert events[-1].message == "complete"
     assert meter.last is events[-1]
