@@ -63,7 +63,7 @@ class HttpDownloadConfig:
     max_attempts: int = attrs.field(default=6, validator=attrs.validators.ge(1))
     backoff: Backoff = attrs.field(factory=Backoff)
     max_url_refreshes: int = 3
-    save_interval_bytes: int = 8 * 1024 * 1024
+    save_interval_bytes: int = 32 * 1024 * 1024
     save_interval_seconds: float = 2.0
     progress_interval: float = 0.5
     allow_insecure_http: bool = False

@@ -40,8 +40,13 @@ class FileSink:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             self._file = os.fdopen(fd, "r+b", buffering=0)
-            if os.fstat(fd).st_size > size:
+            current = os.fstat(fd).st_size
+            if current > size:
                 self._file.truncate(size)
+            elif current < size and hasattr(os, "posix_fallocate"):
+                # Reserve the space up front: a full disk fails now, not half way, and later syncs
+                # need not update the file's size.
+                os.posix_fallocate(fd, 0, size)
         except OSError as exc:
             raise DownloadError(f"cannot open {self.path.name} for writing: {exc.strerror}") from exc
 
@@ -69,9 +74,9 @@ class FileSink:
             raise DownloadError(f"read from {self.path.name} failed: {exc.strerror}") from exc
 
     def flush(self) -> None:
-        """fsync the file so that everything written so far survives a power cut."""
+        """fdatasync the file so that everything written so far survives a power cut."""
         try:
-            os.fsync(self._file.fileno())
+            os.fdatasync(self._file.fileno())
         except OSError as exc:
             raise DownloadError(f"fsync of {self.path.name} failed: {exc.strerror}") from exc
 
