@@ -33,7 +33,7 @@ def test_file_sink_writes_reads_and_refuses_out_of_bounds(tmp_path: Path) -> Non
                 sink.write_at(offset, data)
         with pytest.raises(SinkBoundsError):
             sink.read_at(9, 2)
-    assert (tmp_path / "f").read_bytes() == b"\0\0\0\0abc"
+    assert (tmp_path / "f").read_bytes() == b"\0\0\0\0abc\0\0\0"  # preallocated to the full size
 
 
 def test_file_sink_truncates_a_longer_existing_file(tmp_path: Path) -> None:
