@@ -58,15 +58,15 @@ class MqttStreamConfig:
     """
 
     encoding: Encoding = Encoding.CBOR
-    block_size: int = 32 * 1024
+    block_size: int = 64 * 1024
     blocks_per_request: int | None = None
-    requests_in_flight: int = 2
+    requests_in_flight: int = 4
     request_timeout: float = 3.0
     max_requests_without_progress: int = 16
     describe_first: bool = False
     subscribe_qos: int = 0
     save_interval_seconds: float = 1.0
-    save_interval_bytes: int = 4 * 1024 * 1024
+    save_interval_bytes: int = 32 * 1024 * 1024
     progress_interval: float = 0.5
     describe_timeout: float = 10.0
 

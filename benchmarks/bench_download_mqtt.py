@@ -1,0 +1,192 @@
+"""MQTT stream benchmark through a real mosquitto on loopback, all in the same run:
+
+* raw paho: one client publishes the file's bytes in blocks of the same size (QoS 0), another receives
+  them all (no protocol, no requests, no verification, no disk): the transport's ceiling;
+* ota_stream's MqttStreamDownloader with its defaults, against the stream service stand-in
+  (GetStream requests, CBOR blocks, bitmap, SHA-256 fed in order, durable writes, resume records);
+* the same downloader with FreeRTOS's default configuration (4 KiB blocks, one block per request,
+  one request at a time);
+* optionally a sweep over block size, blocks per request and requests in flight (``--sweep``).
+
+    .venv/bin/python benchmarks/bench_download_mqtt.py [--size-mib 32] [--rounds 3] [--sweep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from ota_cloud.aws_streams import StreamDataPlane, StreamStore
+from ota_cloud.broker import MosquittoBroker
+from ota_core.models import FileLocation, FileTarget, Integrity, LocationKind
+from ota_core.mqtt import MqttConnection, MqttSettings
+from ota_core.protocols import DownloadRequest
+from ota_core.state_store import FileStateStore
+from ota_stream import Encoding, FileSink, MqttStreamConfig, MqttStreamDownloader
+
+THING = "bench-device"
+STREAM = "AFR_OTA-bench"
+
+
+class Sha256:
+    """An incremental verifier that only hashes."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def update(self, data: bytes) -> None:
+        self.hash.update(data)
+
+    def finish(self) -> None:
+        return None
+
+
+def raw_paho(broker: MosquittoBroker, data: bytes, block: int) -> float:
+    """Seconds to move ``data`` in ``block``-sized QoS 0 messages from one paho client to another."""
+    received = 0
+    done = threading.Event()
+    ready = threading.Event()
+
+    def on_message(_client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+        nonlocal received
+        received += len(message.payload)
+        if received >= len(data):
+            done.set()
+
+    subscriber = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-sub")
+    subscriber.on_message = on_message
+    subscriber.on_subscribe = lambda *_args: ready.set()
+    subscriber.connect(broker.host, broker.port)
+    subscriber.loop_start()
+    subscriber.subscribe("raw/data", qos=0)
+    ready.wait(5)
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-pub")
+    publisher.max_queued_messages_set(0)
+    publisher.connect(broker.host, broker.port)
+    publisher.loop_start()
+    time.sleep(0.2)
+    start = time.perf_counter()
+    for offset in range(0, len(data), block):
+        publisher.publish("raw/data", data[offset : offset + block], qos=0)
+    finished = done.wait(120)
+    elapsed = time.perf_counter() - start
+    for client in (publisher, subscriber):
+        client.loop_stop()
+        client.disconnect()
+    if not finished:
+        raise RuntimeError(f"raw paho lost messages: {received} of {len(data)} bytes arrived")
+    return elapsed
+
+
+def ours(
+    device: MqttConnection, work: Path, data: bytes, digest: bytes, config: MqttStreamConfig, stream: str = STREAM
+) -> float:
+    """Seconds for one MqttStreamDownloader download of the stream file."""
+    store = FileStateStore(work / "state")
+    store.delete("bench")
+    location = FileLocation(LocationKind.MQTT_STREAM, stream, file_id=0)
+    target = FileTarget("bench.bin", len(data), (location,), Integrity(digests={"sha256": digest}))
+    verifier = Sha256()
+    out = work / "ours.bin"
+    start = time.perf_counter()
+    with FileSink(out, len(data)) as sink:
+        MqttStreamDownloader(device, THING, store, config).download(
+            DownloadRequest("bench-job", target, location, sink, "bench", verifier=verifier)
+        )
+    elapsed = time.perf_counter() - start
+    assert verifier.hash.digest() == digest
+    out.unlink()
+    return elapsed
+
+
+def median_of(rounds: int, run: object) -> float:
+    assert callable(run)
+    return statistics.median(run() for _ in range(rounds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=32)
+    parser.add_argument("--freertos-size-mib", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sweep", action="store_true")
+    args = parser.parse_args()
+    data = os.urandom(args.size_mib * 1024 * 1024)
+    digest = hashlib.sha256(data).digest()
+    small = data[: args.freertos_size_mib * 1024 * 1024]
+    small_digest = hashlib.sha256(small).digest()
+    mib = len(data) / 1024 / 1024
+    with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as folder:
+        work = Path(folder)
+        broker = MosquittoBroker(work / "broker")
+        broker.start()
+        try:
+            streams = StreamStore()
+            streams.create_stream(STREAM, [{"fileId": 0, "data": data}])
+            streams.create_stream(STREAM + "-small", [{"fileId": 0, "data": small}])
+            service_conn = MqttConnection(MqttSettings(broker_url=broker.url, client_id="stream-service"))
+            device = MqttConnection(MqttSettings(broker_url=broker.url, client_id=THING))
+            service_conn.connect()
+            device.connect()
+            with StreamDataPlane(service_conn, streams):
+                defaults = MqttStreamConfig()
+                rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                base = median_of(args.rounds, lambda: raw_paho(broker, data, defaults.block_size))
+                mine = median_of(args.rounds, lambda: ours(device, work, data, digest, defaults))
+                print(f"file: {args.size_mib} MiB, rounds: {args.rounds} (median)")
+                size_kib = defaults.block_size // 1024
+                print(f"raw paho QoS0, {size_kib} KiB messages : {base:6.2f} s  {mib / base:7.1f} MiB/s")
+                print(
+                    f"ota_stream defaults ({defaults.encoding}, {defaults.block_size // 1024} KiB x "
+                    f"{defaults.per_request}/request, {defaults.requests_in_flight} in flight): "
+                    f"{mine:6.2f} s  {mib / mine:7.1f} MiB/s"
+                )
+                print(f"ratio (ours/raw paho throughput): {base / mine:.2f}")
+                freertos = MqttStreamConfig(block_size=4096, blocks_per_request=1, requests_in_flight=1)
+                small_stream = STREAM + "-small"
+                slow = median_of(1, lambda: ours(device, work, small, small_digest, freertos, small_stream))
+                fast = median_of(args.rounds, lambda: ours(device, work, small, small_digest, defaults, small_stream))
+                small_mib = len(small) / 1024 / 1024
+                print(
+                    f"FreeRTOS defaults (4 KiB, 1 block/request, 1 in flight), {args.freertos_size_mib} MiB: "
+                    f"{slow:6.2f} s  {small_mib / slow:7.2f} MiB/s"
+                )
+                print(f"ota_stream defaults, same file: {fast:6.2f} s  {small_mib / fast:7.2f} MiB/s")
+                print(f"speed-up over the FreeRTOS defaults: {slow / fast:.1f}x")
+                if args.sweep:
+                    for block in (4096, 16384, 32768, 65536, 131072):
+                        for in_flight in (1, 2, 4):
+                            config = MqttStreamConfig(block_size=block, requests_in_flight=in_flight)
+                            took = median_of(
+                                args.rounds, lambda config=config: ours(device, work, data, digest, config)
+                            )
+                            print(
+                                f"sweep block={block // 1024:4d} KiB x {config.per_request:2d}/request, "
+                                f"{in_flight} in flight: {mib / took:7.1f} MiB/s"
+                            )
+                    for encoding in (Encoding.JSON,):
+                        config = MqttStreamConfig(encoding=encoding, block_size=65536)
+                        took = median_of(args.rounds, lambda config=config: ours(device, work, data, digest, config))
+                        print(f"sweep JSON, 64 KiB x {config.per_request}/request: {mib / took:7.1f} MiB/s")
+                rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                print(
+                    "peak RSS of this process (includes the stream service and the file held in memory): "
+                    f"{rss_before / 1024:.1f} -> {rss_after / 1024:.1f} MiB"
+                )
+            device.close()
+            service_conn.close()
+        finally:
+            broker.close()
+
+
+if __name__ == "__main__":
+    main()
