@@ -83,10 +83,8 @@ def ours(
     location = FileLocation(LocationKind.HTTP, url)
     target = FileTarget("bench.bin", size, (location,), Integrity(digests={"sha256": digest}))
     verifier = Sha256()
-    with (FileSink if durable else NoSyncSink)(out, size) as sink:
-        HttpRangeDownloader(store, config).download(
-            DownloadRequest("bench-job", target, location, sink, "bench", verifier=verifier)
-        )
+    with (FileSink if durable else NoSyncSink)(out, size) as sink, HttpRangeDownloader(store, config) as downloader:
+        downloader.download(DownloadRequest("bench-job", target, location, sink, "bench", verifier=verifier))
     return verifier.hash.digest()
 
 

@@ -123,8 +123,14 @@ class HttpRangeDownloader:
         return location.kind is LocationKind.HTTP
 
     def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session's pooled connections (the downloader can still be used afterwards)."""
         self._session.close()
+
+    def __enter__(self) -> HttpRangeDownloader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def download(self, request: DownloadRequest) -> None:
         """Fetch the whole file into ``request.sink`` or raise a ``DownloadError`` subclass."""

@@ -64,9 +64,14 @@ class Harness:
     def run(self, downloader: HttpRangeDownloader, url: str | None = None, job_id: str = "job-1") -> Sha256Verifier:
         verifier = Sha256Verifier(hashlib.sha256(self.data).digest())
         with FileSink(self.tmp_path / "fw.bin", len(self.data)) as sink:
-            downloader.download(
-                make_request(self.data, sink, uri=url or self.url, verifier=verifier, events=self.events, job_id=job_id)
-            )
+            try:
+                downloader.download(
+                    make_request(
+                        self.data, sink, uri=url or self.url, verifier=verifier, events=self.events, job_id=job_id
+                    )
+                )
+            finally:
+                downloader.close()  # release pooled connections (the downloader stays usable)
         return verifier
 
     def image(self) -> bytes:
