@@ -28,7 +28,7 @@ _READ_CHUNK = 1024 * 1024
 class ReadableSink(BlockSink, Protocol):
     """A sink that can also read back what was written (needed to re-feed a verifier after a restart)."""
 
-    def read_at(self, offset: int, length: int) -> bytes: ...
+    def read(self, offset: int, length: int) -> bytes: ...
 
 
 class FileSink:
@@ -64,7 +64,7 @@ class FileSink:
         except OSError as exc:
             raise DownloadError(f"write to {self.path.name} failed: {exc.strerror}") from exc
 
-    def read_at(self, offset: int, length: int) -> bytes:
+    def read(self, offset: int, length: int) -> bytes:
         """Read back ``length`` bytes at ``offset`` (short only at the end of what was written)."""
         if offset < 0 or length < 0 or offset + length > self.size:
             raise SinkBoundsError(f"read of {length} bytes at {offset} falls outside a file of {self.size} bytes")
@@ -130,7 +130,7 @@ class InOrderFeeder:
                 raise DownloadError("cannot resume verification: the sink cannot read back what it holds")
             position = self._next
             while position < prefix:
-                chunk = self._reader.read_at(position, min(_READ_CHUNK, prefix - position))
+                chunk = self._reader.read(position, min(_READ_CHUNK, prefix - position))
                 if not chunk:
                     raise DownloadError(f"sink returned no data at offset {position} while resuming")
                 self._verifier.update(chunk)
@@ -173,7 +173,7 @@ class InOrderFeeder:
             elif self._verifier is not None:
                 if self._reader is None:
                     raise DownloadError("cannot feed the verifier: the sink cannot read back a held piece")
-                data = self._reader.read_at(self._next, length)
+                data = self._reader.read(self._next, length)
                 self.bytes_read_back += len(data)
             if self._verifier is not None and data is not None:
                 self._verifier.update(data)

@@ -27,12 +27,12 @@ def test_file_sink_writes_reads_and_refuses_out_of_bounds(tmp_path: Path) -> Non
     with FileSink(tmp_path / "f", 10) as sink:
         sink.write_at(4, b"abc")
         sink.flush()
-        assert sink.read_at(4, 3) == b"abc"
+        assert sink.read(4, 3) == b"abc"
         for offset, data in ((8, b"abc"), (-1, b"a"), (10, b"x")):
             with pytest.raises(SinkBoundsError):
                 sink.write_at(offset, data)
         with pytest.raises(SinkBoundsError):
-            sink.read_at(9, 2)
+            sink.read(9, 2)
     assert (tmp_path / "f").read_bytes() == b"\0\0\0\0abc\0\0\0"  # preallocated to the full size
 
 
@@ -47,7 +47,7 @@ def test_file_sink_reports_os_errors(tmp_path: Path) -> None:
         FileSink(tmp_path / "missing-dir" / "f", 10)
     sink = FileSink(tmp_path / "f", 10)
     sink.close()
-    for action in (lambda: sink.write_at(0, b"a"), lambda: sink.read_at(0, 1), sink.flush):
+    for action in (lambda: sink.write_at(0, b"a"), lambda: sink.read(0, 1), sink.flush):
         with pytest.raises((DownloadError, ValueError)):
             action()
 
@@ -113,7 +113,7 @@ def test_feeder_detects_a_short_sink(tmp_path: Path) -> None:
     class Empty:
         def write_at(self, offset: int, data: bytes) -> None: ...
         def flush(self) -> None: ...
-        def read_at(self, offset: int, length: int) -> bytes:
+        def read(self, offset: int, length: int) -> bytes:
             return b""
 
     feeder = InOrderFeeder(Recorder(), 100, reader=Empty())
