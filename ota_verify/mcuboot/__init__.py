@@ -1,0 +1,42 @@
+"""MCUboot images: parse, verify (an ``ImageValidator``) and sign, interoperable with imgtool 2.5."""
+
+from ota_verify.mcuboot._format import (
+    FLAG_NAMES,
+    IMAGE_MAGIC,
+    TLV_NAMES,
+    ImageHeader,
+    McubootVersion,
+    ParsedImage,
+    Tlv,
+    TlvType,
+    parse_image,
+)
+from ota_verify.mcuboot._sign import BOOT_MAGIC, SignOptions, imgtool_trailer_size, sign_image
+from ota_verify.mcuboot._verify import (
+    DEFAULT_ALLOWED_FLAGS,
+    Dependency,
+    McubootVerifier,
+    VerifiedImage,
+    parse_dependencies,
+)
+
+__all__ = [
+    "BOOT_MAGIC",
+    "DEFAULT_ALLOWED_FLAGS",
+    "FLAG_NAMES",
+    "IMAGE_MAGIC",
+    "TLV_NAMES",
+    "Dependency",
+    "ImageHeader",
+    "McubootVerifier",
+    "McubootVersion",
+    "ParsedImage",
+    "SignOptions",
+    "Tlv",
+    "TlvType",
+    "VerifiedImage",
+    "imgtool_trailer_size",
+    "parse_dependencies",
+    "parse_image",
+    "sign_image",
+]
