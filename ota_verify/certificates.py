@@ -108,7 +108,7 @@ class CertificateVerifier:
         self._key_ring = key_ring
 
     def verify(self, certificate: x509.Certificate | bytes, *, extra: Iterable[x509.Certificate] = ()) -> PublicKey:
-        """Return the public key of a valid code-signing ``certificate``; raise ``CertificateError`` otherwise.
+        """Return the key of a valid code-signing ``certificate``; raise ``CertificateError`` otherwise.
 
         ``certificate`` may be PEM/DER bytes; a PEM bundle is read as leaf first, then intermediates.
         """
@@ -132,8 +132,11 @@ class CertificateVerifier:
                     key = _check_public(leaf.public_key(), "code-signing certificate")
                 except KeyFormatError as error:
                     raise CertificateError(error.message) from error
-                _log.debug("code-signing certificate %s chains to %s", leaf.subject.rfc4514_string(),
-                           root.subject.rfc4514_string())
+                _log.debug(
+                    "code-signing certificate %s chains to %s",
+                    leaf.subject.rfc4514_string(),
+                    root.subject.rfc4514_string(),
+                )
                 return key
             issuer = self._issuer_in(current, chain_pool)
             if issuer is None:
@@ -187,8 +190,12 @@ class CertificateVerifier:
             return
         name = cert.subject.rfc4514_string()
         if policy.expiry is ExpiryPolicy.WHEN_CLOCK_PLAUSIBLE and now < policy.plausible_after:
-            _log.warning("clock reads %s, before %s: validity of %r not checked", now.isoformat(),
-                         policy.plausible_after.date().isoformat(), name)
+            _log.warning(
+                "clock reads %s, before %s: validity of %r not checked",
+                now.isoformat(),
+                policy.plausible_after.date().isoformat(),
+                name,
+            )
             return
         if now < cert.not_valid_before_utc:
             raise CertificateError(f"certificate {name!r} is not valid before {cert.not_valid_before_utc.isoformat()}")

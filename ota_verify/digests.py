@@ -207,8 +207,7 @@ class FileChecker:
         for algorithm, expected in self._expected.items():
             if not hmac.compare_digest(computed[algorithm], expected):
                 raise DigestMismatchError(
-                    f"{self._name}: {algorithm} mismatch (expected {expected.hex()}, got "
-                    f"{computed[algorithm].hex()})",
+                    f"{self._name}: {algorithm} mismatch (expected {expected.hex()}, got {computed[algorithm].hex()})",
                     details={"algorithm": algorithm},
                 )
         for check in self._final_checks:

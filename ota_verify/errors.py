@@ -88,7 +88,7 @@ class UnsupportedAlgorithmError(VerificationError):
 
 
 class KeyFormatError(ConfigurationError):
-    """Key or certificate material given to the library that is not a usable key (PEM that is not a key...)."""
+    """Key or certificate material given to the library that is not a usable key (say, PEM that is no key)."""
 
     code = "VERIFY_KEY_FORMAT_INVALID"
 

@@ -140,7 +140,7 @@ class KeyRing:
     listed as trusted, so revocation always wins.
     """
 
-    def __init__(self, keys: Iterable[PublicKey | TrustedKey] = (), *, revoked: Iterable[bytes] = ()) -> None:
+    def __init__(self, keys: Iterable[PublicKey | TrustedKey] = (), *, revoked: Iterable[bytes | str] = ()) -> None:
         self._keys: dict[bytes, TrustedKey] = {}
         self._revoked: set[bytes] = set()
         for item in keys:
@@ -153,7 +153,7 @@ class KeyRing:
         trusted = key if isinstance(key, TrustedKey) else TrustedKey(_check_public(key, name or "key"), name)
         self._keys[trusted.key_hash] = trusted
 
-    def revoke(self, digest: bytes) -> None:
+    def revoke(self, digest: bytes | str) -> None:
         """Revoke a key by its hash (32 bytes, or 64 hex characters)."""
         if isinstance(digest, str):
             try:
@@ -188,7 +188,7 @@ class KeyRing:
         return trusted
 
     def by_mcuboot_hash(self, digest: bytes, algorithm: str = "sha256") -> TrustedKey:
-        """The trusted key whose MCUboot KEYHASH is ``digest`` (PKCS#1 encoding for RSA); revocation applies."""
+        """The trusted key whose MCUboot KEYHASH is ``digest`` (PKCS#1 for RSA); revocation applies."""
         for trusted in self._keys.values():
             if mcuboot_key_hash(trusted.key, algorithm) == digest:
                 return self.by_hash(trusted.key_hash)
@@ -205,7 +205,7 @@ class KeyRing:
 
 
 def mcuboot_key_bytes(key: PublicKey) -> bytes:
-    """The key encoding MCUboot embeds and hashes: PKCS#1 RSAPublicKey for RSA, SubjectPublicKeyInfo otherwise."""
+    """The key encoding MCUboot embeds and hashes: PKCS#1 for RSA, SubjectPublicKeyInfo otherwise."""
     if isinstance(key, rsa.RSAPublicKey):
         return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     return public_key_der(key)

@@ -97,9 +97,7 @@ class McubootVersion:
 
     major: int = attrs.field(validator=attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(0xFF)))
     minor: int = attrs.field(validator=attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(0xFF)))
-    revision: int = attrs.field(
-        validator=attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(0xFFFF))
-    )
+    revision: int = attrs.field(validator=attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(0xFFFF)))
     build: int = attrs.field(
         default=0, validator=attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(0xFFFFFFFF))
     )
@@ -146,8 +144,17 @@ class ImageHeader:
         """The header's 32 bytes."""
         v = self.version
         return HEADER_STRUCT.pack(
-            IMAGE_MAGIC, self.load_addr, self.hdr_size, self.protect_tlv_size, self.img_size, self.flags,
-            v.major, v.minor, v.revision, v.build, 0,
+            IMAGE_MAGIC,
+            self.load_addr,
+            self.hdr_size,
+            self.protect_tlv_size,
+            self.img_size,
+            self.flags,
+            v.major,
+            v.minor,
+            v.revision,
+            v.build,
+            0,
         )
 
 
@@ -230,7 +237,9 @@ def parse_image(read: Reader, size: int, *, allow_trailing: bool = False) -> Par
         raise ImageFormatError(f"not an MCUboot image (magic 0x{magic:08x})")
     if hdr_size < HEADER_STRUCT.size:
         raise ImageFormatError(f"header size {hdr_size} is smaller than the 32-byte header")
-    header = ImageHeader(load_addr, hdr_size, protect_size, img_size, flags, McubootVersion(major, minor, revision, build))
+    header = ImageHeader(
+        load_addr, hdr_size, protect_size, img_size, flags, McubootVersion(major, minor, revision, build)
+    )
     offset = hdr_size + img_size
     if offset > size:
         raise ImageFormatError(f"header claims {img_size} payload bytes; the image has only {size - hdr_size}")
@@ -238,9 +247,7 @@ def parse_image(read: Reader, size: int, *, allow_trailing: bool = False) -> Par
     if protect_size:
         protected, end = _parse_area(read, offset, size, TLV_PROT_INFO_MAGIC, "protected TLV area")
         if end - offset != protect_size:
-            raise ImageFormatError(
-                f"protected TLV area is {end - offset} bytes; the header says {protect_size}"
-            )
+            raise ImageFormatError(f"protected TLV area is {end - offset} bytes; the header says {protect_size}")
         offset = end
     hashed_size = offset
     unprotected, end = _parse_area(read, offset, size, TLV_INFO_MAGIC, "TLV area")

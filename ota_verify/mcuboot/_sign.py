@@ -144,7 +144,10 @@ def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> 
     for dependency in options.dependencies:
         v = dependency.min_version
         protected.append(
-            (TlvType.DEPENDENCY, struct.pack("<B3xBBHI", dependency.image_id, v.major, v.minor, v.revision, v.build))
+            (
+                TlvType.DEPENDENCY,
+                struct.pack("<B3xBBHI", dependency.image_id, v.major, v.minor, v.revision, v.build),
+            )
         )
     if options.vendor_uuid is not None:
         protected.append((TlvType.UUID_VID, uuid.UUID(bytes=options.vendor_uuid).bytes))

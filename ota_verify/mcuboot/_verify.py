@@ -57,7 +57,13 @@ _CHUNK = 256 * 1024
 _HASH_TLVS = {TlvType.SHA256: "sha256", TlvType.SHA384: "sha384", TlvType.SHA512: "sha512"}
 _SIG_TLVS = {TlvType.ECDSA_SIG, TlvType.ED25519, TlvType.RSA2048_PSS, TlvType.RSA3072_PSS}
 _KEY_TLVS = {TlvType.KEYHASH, TlvType.PUBKEY}
-_PROTECTED_ONLY = {TlvType.SEC_CNT, TlvType.DEPENDENCY, TlvType.UUID_VID, TlvType.UUID_CID, TlvType.BOOT_RECORD}
+_PROTECTED_ONLY = {
+    TlvType.SEC_CNT,
+    TlvType.DEPENDENCY,
+    TlvType.UUID_VID,
+    TlvType.UUID_CID,
+    TlvType.BOOT_RECORD,
+}
 _UNIQUE_PROTECTED = {TlvType.SEC_CNT, TlvType.UUID_VID, TlvType.UUID_CID, TlvType.BOOT_RECORD}
 
 
@@ -111,8 +117,8 @@ class McubootVerifier:
     ``vendor_uuid``/``class_uuid`` (when set, the protected UUID_VID/UUID_CID TLVs must be present and
     equal); ``load_addr`` (when set, ``ih_load_addr`` must equal it); ``installed_versions`` (image id
     to running version, used for DEPENDENCY TLVs: an image with dependencies is refused when this is
-    not given or the dependency is unmet); ``allow_trailing`` (default True for slots, where the
-    trailer follows the image).
+    not given or the dependency is unmet; ``check_dependencies=False`` only reports them, for
+    inspection tools).
     """
 
     def __init__(
@@ -126,6 +132,7 @@ class McubootVerifier:
         class_uuid: bytes | str | uuid.UUID | None = None,
         load_addr: int | None = None,
         installed_versions: Mapping[int, McubootVersion] | None = None,
+        check_dependencies: bool = True,
     ) -> None:
         self._keys = key_ring
         self._allowed_flags = allowed_flags
@@ -135,6 +142,7 @@ class McubootVerifier:
         self._class = _uuid_bytes(class_uuid)
         self._load_addr = load_addr
         self._installed = dict(installed_versions) if installed_versions is not None else None
+        self._check_dependencies = check_dependencies
 
     # --- ImageValidator --------------------------------------------------------------------------
 
@@ -214,7 +222,12 @@ class McubootVerifier:
                 if tlv.type in unique:
                     raise ImageFormatError(f"duplicate {tlv.name} TLV")
                 unique[tlv.type] = tlv
-            expected = {TlvType.SEC_CNT: 4, TlvType.UUID_VID: 16, TlvType.UUID_CID: 16, TlvType.DEPENDENCY: 12}
+            expected = {
+                TlvType.SEC_CNT: 4,
+                TlvType.UUID_VID: 16,
+                TlvType.UUID_CID: 16,
+                TlvType.DEPENDENCY: 12,
+            }
             if tlv.type in expected and len(tlv.value) != expected[tlv.type]:
                 raise ImageFormatError(f"{tlv.name} TLV is {len(tlv.value)} bytes, expected {expected[tlv.type]}")
         return unique
@@ -319,6 +332,8 @@ class McubootVerifier:
 
     def check_dependencies(self, dependencies: tuple[Dependency, ...]) -> None:
         """Refuse unmet dependencies (or any dependency when no installed versions are known)."""
+        if not self._check_dependencies:
+            return
         for dependency in dependencies:
             if self._installed is None:
                 raise DependencyError(
