@@ -73,7 +73,7 @@ class PlanVerifier:
         require_signature: bool = False,
         allow_sha1: bool = False,
     ) -> None:
-        self._key_ring = key_ring or KeyRing()
+        self._key_ring = key_ring if key_ring is not None else KeyRing()
         self._certificates = certificates
         if isinstance(certificate_source, Mapping):
             table = dict(certificate_source)

@@ -86,4 +86,11 @@ def make_certificate(
         usage = ExtendedKeyUsageOID.CODE_SIGNING if code_signing else ExtendedKeyUsageOID.SERVER_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     algorithm = None if not isinstance(issuer_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) else hashes.SHA256()
-    return builder.sign(issuer_key, algorithm)  # type: ignore[arg-type]
+    return builder.sign(issuer_key, algorithm)
+
+
+def rsa_key(kind: str = "rsa-2048", index: int = 0) -> rsa.RSAPrivateKey:
+    """``private_key`` narrowed to RSA (Device Update keys are RSA)."""
+    key = private_key(kind, index)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key

@@ -17,7 +17,7 @@ from ota_verify.adu import (
     sign_adu_manifest,
 )
 from ota_verify.errors import KeyRevokedError, ManifestError, SignatureInvalidError, UntrustedKeyError
-from tests.verify_fixtures import private_key
+from tests.verify_fixtures import rsa_key
 
 DATA = Path(__file__).parent.parent / "data" / "verify"
 
@@ -82,9 +82,9 @@ def test_public_vector_refused_when_root_is_not_trusted_or_disabled() -> None:
 
 
 def test_own_test_root_round_trip() -> None:
-    root, signer = private_key("rsa-3072"), private_key("rsa-2048")
-    token = sign_adu_manifest(MANIFEST, root_key=root, root_kid="TEST.R", signing_key=signer, signing_kid="TEST.S")  # type: ignore[arg-type]
-    verifier = AduManifestVerifier(extra_roots={"TEST.R": root.public_key()})  # type: ignore[dict-item]
+    root, signer = rsa_key("rsa-3072"), rsa_key("rsa-2048")
+    token = sign_adu_manifest(MANIFEST, root_key=root, root_kid="TEST.R", signing_key=signer, signing_kid="TEST.S")
+    verifier = AduManifestVerifier(extra_roots={"TEST.R": root.public_key()})
     manifest = verifier.verify(MANIFEST, token)
     assert manifest.file_by_name("toaster.bin") is not None
     assert manifest.file_by_name("other.bin") is None
@@ -92,13 +92,15 @@ def test_own_test_root_round_trip() -> None:
     with pytest.raises(UntrustedKeyError):
         AduManifestVerifier().verify(MANIFEST, token)
     # A signing key signed by a root we do not trust under that kid:
-    other = private_key("rsa-2048", 7)
-    forged = sign_adu_manifest(MANIFEST, root_key=other, root_kid="TEST.R", signing_key=signer, signing_kid="TEST.S")  # type: ignore[arg-type]
+    other = rsa_key("rsa-2048", 7)
+    forged = sign_adu_manifest(MANIFEST, root_key=other, root_kid="TEST.R", signing_key=signer, signing_kid="TEST.S")
     with pytest.raises(SignatureInvalidError, match="signed by root"):
         verifier.verify(MANIFEST, forged)
     # The outer signature made by a key other than the one in sjwk:
     header, payload, _ = token.split(".")
-    _, _, wrong = sign_adu_manifest(MANIFEST, root_key=root, root_kid="TEST.R", signing_key=other, signing_kid="X").split(".")  # type: ignore[arg-type]
+    _, _, wrong = sign_adu_manifest(
+        MANIFEST, root_key=root, root_kid="TEST.R", signing_key=other, signing_kid="X"
+    ).split(".")
     with pytest.raises(SignatureInvalidError, match="update manifest signature"):
         verifier.verify(MANIFEST, f"{header}.{payload}.{wrong}")
 
@@ -131,27 +133,31 @@ def test_malformed_tokens_are_typed_errors(token: str) -> None:
 
 
 def test_malformed_signing_jwk() -> None:
-    root = private_key("rsa-3072")
+    root = rsa_key("rsa-3072")
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
     def signed_sjwk(jwk: object) -> str:
         inner = f"{_segment({'alg': 'RS256', 'kid': 'R'})}.{_segment(jwk)}"
-        signature = root.sign(inner.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg, union-attr]
+        signature = root.sign(inner.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{inner}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
-    verifier = AduManifestVerifier({"R": root.public_key()})  # type: ignore[dict-item]
-    for jwk in ({"kty": "EC"}, {"kty": "RSA", "n": "AQAB", "e": "AQAB"}, {"kty": "RSA", "n": 5, "e": "AQAB"},
-                {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": 3}):
+    verifier = AduManifestVerifier({"R": root.public_key()})
+    for jwk in (
+        {"kty": "EC"},
+        {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+        {"kty": "RSA", "n": 5, "e": "AQAB"},
+        {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": 3},
+    ):
         token = f"{_segment({'alg': 'RS256', 'sjwk': signed_sjwk(jwk)})}.e30.e30"
         with pytest.raises(ManifestError):
             verifier.verify(MANIFEST, token)
 
 
 def test_payload_without_hash_and_non_string_manifest() -> None:
-    root, signer = private_key("rsa-3072"), private_key("rsa-2048")
-    token = sign_adu_manifest(MANIFEST, root_key=root, root_kid="R", signing_key=signer, signing_kid="S")  # type: ignore[arg-type]
-    verifier = AduManifestVerifier({"R": root.public_key()})  # type: ignore[dict-item]
+    root, signer = rsa_key("rsa-3072"), rsa_key("rsa-2048")
+    token = sign_adu_manifest(MANIFEST, root_key=root, root_kid="R", signing_key=signer, signing_kid="S")
+    verifier = AduManifestVerifier({"R": root.public_key()})
     with pytest.raises(ManifestError):
         verifier.verify(b"bytes", token)  # type: ignore[arg-type]
 

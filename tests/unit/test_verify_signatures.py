@@ -44,7 +44,10 @@ MESSAGE = b"firmware bytes" * 100
 
 
 def test_ecdsa_der_and_raw() -> None:
-    for kind, hash_name, algorithm in (("ecdsa-p256", "sha256", hashes.SHA256()), ("ecdsa-p384", "sha384", hashes.SHA384())):
+    for kind, hash_name, algorithm in (
+        ("ecdsa-p256", "sha256", hashes.SHA256()),
+        ("ecdsa-p384", "sha384", hashes.SHA384()),
+    ):
         key = private_key(kind)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         der = key.sign(MESSAGE, ec.ECDSA(algorithm))
@@ -53,14 +56,18 @@ def test_ecdsa_der_and_raw() -> None:
         raw = r.to_bytes(width, "big") + s.to_bytes(width, "big")
         public = key.public_key()
         for encoding in ("auto", "der"):
-            verify_signature(public, der, SignatureScheme(SignatureAlgorithm.ECDSA, hash_name, encoding), message=MESSAGE)
+            verify_signature(
+                public, der, SignatureScheme(SignatureAlgorithm.ECDSA, hash_name, encoding), message=MESSAGE
+            )
         for encoding in ("auto", "raw"):
             scheme = SignatureScheme(SignatureAlgorithm.ECDSA, hash_name, encoding)
             verify_signature(public, raw, scheme, digest=hashlib.new(hash_name, MESSAGE).digest())
         with pytest.raises(SignatureInvalidError):
             verify_signature(public, raw, SignatureScheme(SignatureAlgorithm.ECDSA, hash_name, "der"), message=MESSAGE)
         with pytest.raises(SignatureInvalidError):
-            verify_signature(public, raw[:-1], SignatureScheme(SignatureAlgorithm.ECDSA, hash_name, "raw"), message=MESSAGE)
+            verify_signature(
+                public, raw[:-1], SignatureScheme(SignatureAlgorithm.ECDSA, hash_name, "raw"), message=MESSAGE
+            )
         with pytest.raises(SignatureInvalidError):
             verify_signature(public, der, SignatureScheme(SignatureAlgorithm.ECDSA, hash_name), message=MESSAGE + b"!")
 
@@ -97,11 +104,20 @@ def test_ed25519_message_and_digest_modes() -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "kind"),
-    [(SignatureAlgorithm.ECDSA, "ed25519"), (SignatureAlgorithm.RSA_PSS, "ecdsa-p256"), (SignatureAlgorithm.ED25519, "rsa-2048")],
+    [
+        (SignatureAlgorithm.ECDSA, "ed25519"),
+        (SignatureAlgorithm.RSA_PSS, "ecdsa-p256"),
+        (SignatureAlgorithm.ED25519, "rsa-2048"),
+    ],
 )
 def test_wrong_key_type_is_an_invalid_signature(algorithm: SignatureAlgorithm, kind: str) -> None:
     with pytest.raises(SignatureInvalidError):
-        verify_signature(private_key(kind).public_key(), b"\x30\x06\x02\x01\x01\x02\x01\x01", SignatureScheme(algorithm), message=b"x")
+        verify_signature(
+            private_key(kind).public_key(),
+            b"\x30\x06\x02\x01\x01\x02\x01\x01",
+            SignatureScheme(algorithm),
+            message=b"x",
+        )
 
 
 def test_argument_errors() -> None:
@@ -136,7 +152,9 @@ def test_aws_signature_keys(key: str, algorithm: SignatureAlgorithm, hash_name: 
     assert (scheme.algorithm, scheme.hash) == (algorithm, hash_name)
 
 
-@pytest.mark.parametrize("key", ["sig--", "sig-sha256", "signature", "sig-md5-rsa", "sig-sha256-dsa", "sig-sha1-rsa", 5])
+@pytest.mark.parametrize(
+    "key", ["sig--", "sig-sha256", "signature", "sig-md5-rsa", "sig-sha256-dsa", "sig-sha1-rsa", 5]
+)
 def test_bad_aws_signature_keys(key: object) -> None:
     with pytest.raises(UnsupportedAlgorithmError):
         scheme_from_aws_key(key)  # type: ignore[arg-type]
@@ -207,14 +225,20 @@ def test_weak_or_odd_keys_are_refused() -> None:
     with pytest.raises(KeyFormatError, match="curve"):
         load_public_key(public_key_pem(k1.public_key()))
     with pytest.raises(KeyFormatError):
-        load_private_key(private_key_pem(k1))  # type: ignore[arg-type]
+        load_private_key(private_key_pem(k1))
     from cryptography.hazmat.primitives.asymmetric import x25519
 
     xkey = x25519.X25519PrivateKey.generate()
     with pytest.raises(KeyFormatError, match="unsupported"):
-        load_public_key(xkey.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        load_public_key(
+            xkey.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
     with pytest.raises(KeyFormatError, match="unsupported private"):
-        load_private_key(xkey.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        load_private_key(
+            xkey.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     with pytest.raises(KeyFormatError):
         load_mcuboot_public_key(b"nope")
 
@@ -248,7 +272,12 @@ def test_verify_any() -> None:
     other = private_key("ecdsa-p256", 4)
     signature = sign_detached(MESSAGE, key)
     digest = hashlib.sha256(MESSAGE).digest()
-    trusted = verify_any([TrustedKey(other.public_key()), TrustedKey(key.public_key(), "k")], signature.value, signature.scheme, digest=digest)
+    trusted = verify_any(
+        [TrustedKey(other.public_key()), TrustedKey(key.public_key(), "k")],
+        signature.value,
+        signature.scheme,
+        digest=digest,
+    )
     assert trusted.name == "k"
     with pytest.raises(SignatureInvalidError, match="none of 1"):
         verify_any([TrustedKey(other.public_key())], signature.value, signature.scheme, digest=digest)
