@@ -27,6 +27,7 @@ __all__ = [
     "ImageHeader",
     "McubootVersion",
     "ParsedImage",
+    "Reader",
     "Tlv",
     "TlvType",
     "parse_image",
@@ -185,7 +186,8 @@ class ParsedImage:
     """Bytes up to the end of the unprotected TLV area."""
 
 
-Reader = Callable[[int, int], bytes]
+Reader = Callable[[int, int], "bytes | memoryview"]
+"""Reads ``length`` bytes at ``offset``; a memoryview avoids copying large regions while hashing."""
 
 
 def _read_exact(read: Reader, offset: int, length: int, size: int, what: str) -> bytes:
@@ -194,7 +196,7 @@ def _read_exact(read: Reader, offset: int, length: int, size: int, what: str) ->
     data = read(offset, length)
     if len(data) != length:
         raise ImageFormatError(f"{what}: short read at offset {offset}")
-    return data
+    return bytes(data)
 
 
 def _parse_area(read: Reader, offset: int, size: int, magic: int, what: str) -> tuple[tuple[Tlv, ...], int]:

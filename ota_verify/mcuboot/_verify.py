@@ -13,7 +13,7 @@ import hmac
 import logging
 import struct
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -34,6 +34,7 @@ from ota_verify.mcuboot._format import (
     FLAG_NAMES,
     McubootVersion,
     ParsedImage,
+    Reader,
     Tlv,
     TlvType,
     parse_image,
@@ -156,14 +157,12 @@ class McubootVerifier:
         """Verify a complete image held in memory; by default no byte may follow the TLV area."""
         view = memoryview(image)
 
-        def read(offset: int, length: int) -> bytes:
-            return bytes(view[offset : offset + length])
+        def read(offset: int, length: int) -> memoryview:
+            return view[offset : offset + length]
 
         return self.verify_reader(read, len(image), allow_trailing=allow_trailing)
 
-    def verify_reader(
-        self, read: Callable[[int, int], bytes], size: int, *, allow_trailing: bool = True
-    ) -> VerifiedImage:
+    def verify_reader(self, read: Reader, size: int, *, allow_trailing: bool = True) -> VerifiedImage:
         """Verify an image read through ``read(offset, length)`` from a store of ``size`` bytes."""
         parsed = parse_image(read, size, allow_trailing=allow_trailing)
         self._check_flags(parsed)
@@ -265,7 +264,7 @@ class McubootVerifier:
         return hash_tlv, key_tlv, sig_tlv
 
     @staticmethod
-    def _hash(read: Callable[[int, int], bytes], length: int, algorithm: str) -> bytes:
+    def _hash(read: Reader, length: int, algorithm: str) -> bytes:
         hasher = hashlib.new(algorithm)
         offset = 0
         while offset < length:
