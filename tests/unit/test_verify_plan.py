@@ -265,3 +265,12 @@ def test_parse_expiry_forms() -> None:
 def test_everything_raised_is_a_verification_or_policy_error() -> None:
     with pytest.raises((VerificationError, OtaError)):
         run(PlanVerifier(), aws_plan(certfile=None), FIRMWARE)
+
+
+def test_another_validly_signed_file_is_refused_for_this_job() -> None:
+    other_firmware = b"a different, also signed release" * 100
+    verifier = PlanVerifier(key_ring=KeyRing([SIGNER.public_key()]))
+    plan = aws_plan(size=len(other_firmware))  # the job names FIRMWARE's signature
+    sign_detached(other_firmware, SIGNER)  # the attacker has a valid signature for the other file too
+    with pytest.raises(SignatureInvalidError):
+        run(verifier, plan, other_firmware)
