@@ -67,6 +67,10 @@ class SignOptions:
 
 
 def _tlv_area(magic: int, entries: Iterable[tuple[int, bytes]]) -> bytes:
+    entries = list(entries)
+    for kind, value in entries:
+        if not 0 <= kind <= 0xFFFF or len(value) > 0xFFFF:
+            raise ConfigurationError(f"TLV 0x{kind:x} of {len(value)} bytes does not fit a TLV header")
     body = b"".join(TLV_HEADER.pack(kind, len(value)) + value for kind, value in entries)
     if len(body) + TLV_HEADER.size > 0xFFFF:
         raise ConfigurationError("TLV area larger than 65535 bytes")
@@ -107,7 +111,7 @@ def _signature_tlv(key: PrivateKey, digest: bytes, hash_name: str) -> tuple[int,
             raise ConfigurationError(f"MCUboot signs with RSA-2048 or RSA-3072, not RSA-{key.key_size}")
         pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
         return kind, key.sign(digest, pss, utils.Prehashed(hashes.SHA256()))
-    raise ConfigurationError(f"unsupported signing key {type(key).__name__}")
+    raise ConfigurationError(f"unsupported signing key {type(key).__name__}")  # pragma: no cover - checked earlier
 
 
 def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> bytes:
@@ -120,6 +124,12 @@ def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> 
         raise ConfigurationError(f"header size must be at least {HEADER_STRUCT.size}, got {options.header_size}")
     if options.public_key_format not in ("hash", "full"):
         raise ConfigurationError("public key format must be 'hash' or 'full'")
+    if key is not None and not isinstance(
+        key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+    ):
+        raise ConfigurationError(f"unsupported signing key {type(key).__name__}")
+    if options.header_size > 0xFFFF or not 0 <= options.load_addr <= 0xFFFFFFFF or not 0 <= options.flags <= 0xFFFFFFFF:
+        raise ConfigurationError("header size, load address or flags out of range for the MCUboot header")
     if options.pad_header:
         body = bytes([options.erased_val]) * options.header_size + payload
     else:
@@ -156,6 +166,8 @@ def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> 
     protected.extend(options.custom_protected)
     protected_area = _tlv_area(TLV_PROT_INFO_MAGIC, protected) if protected else b""
 
+    if len(body) - options.header_size > 0xFFFFFFFF:
+        raise ConfigurationError("payload larger than 4 GiB")  # pragma: no cover - not testable in memory
     header = ImageHeader(
         load_addr=options.load_addr,
         hdr_size=options.header_size,

@@ -119,3 +119,36 @@ def test_file_checker_size_accounting(size: int, blocks: list[bytes]) -> None:
     except OtaError:
         return
     assert fed == size
+
+
+@FUZZ
+@given(
+    st.integers(-2, 0x20000),
+    st.integers(-1, 1 << 33),
+    st.integers(-1, 1 << 33),
+    st.one_of(st.none(), st.just("auto"), st.integers(-5, 1 << 33)),
+    st.sampled_from([1, 2, 3, 4, 8, 64]),
+    st.integers(0, 0x3000),
+    st.binary(max_size=64),
+)
+def test_signer_options_give_images_or_typed_errors(
+    header_size: int, load_addr: int, flags: int, counter: object, align: int, slot_size: int, payload: bytes
+) -> None:
+    from ota_verify.mcuboot import SignOptions, sign_image
+
+    options = SignOptions(
+        version=McubootVersion(1, 2, 3),
+        header_size=header_size,
+        pad_header=True,
+        load_addr=load_addr,
+        flags=flags,
+        security_counter=counter,  # type: ignore[arg-type]
+        align=align,
+        slot_size=slot_size,
+    )
+    try:
+        image = sign_image(payload, private_key("ed25519"), options)
+    except OtaError:
+        return
+    verifier = McubootVerifier(KeyRing([private_key("ed25519").public_key()]), allowed_flags=0xFFFFFFFF)
+    assert verifier.verify_bytes(image).version == McubootVersion(1, 2, 3)

@@ -352,3 +352,54 @@ def test_versions() -> None:
             McubootVersion.parse(text)
     with pytest.raises(ImageFormatError):
         McubootVersion.parse(5)  # type: ignore[arg-type]
+
+
+def test_signer_option_errors() -> None:
+    from ota_core.errors import ConfigurationError
+    from ota_verify.mcuboot import SignOptions, imgtool_trailer_size, sign_image
+
+    key = private_key("ecdsa-p256")
+    version = McubootVersion(1, 0, 0)
+    bad = [
+        SignOptions(version=version, header_size=16, pad_header=True),
+        SignOptions(version=version, header_size=32, pad_header=True, public_key_format="pem"),
+        SignOptions(version=version, header_size=32),  # no zeroed header space in the payload
+        SignOptions(version=version, header_size=32, pad_header=True, security_counter=-1),
+        SignOptions(version=version, header_size=32, pad_header=True, pad=True),  # --pad needs a slot size
+        SignOptions(version=version, header_size=32, pad_header=True, slot_size=64),  # does not fit
+        SignOptions(version=version, header_size=32, pad_header=True, slot_size=0x4000, align=3),
+    ]
+    for options in bad:
+        with pytest.raises(ConfigurationError):
+            sign_image(FIRMWARE, key, options)
+    with pytest.raises(ConfigurationError):
+        sign_image(
+            FIRMWARE,
+            private_key("ecdsa-p256"),
+            SignOptions(version=version, header_size=32, pad_header=True, custom_protected=((0x99, bytes(70000)),)),
+        )
+    import cryptography.hazmat.primitives.asymmetric.rsa as rsa_module
+
+    rsa4096 = rsa_module.generate_private_key(public_exponent=65537, key_size=4096)
+    with pytest.raises(ConfigurationError, match="RSA-2048 or RSA-3072"):
+        sign_image(FIRMWARE, rsa4096, SignOptions(version=version, header_size=32, pad_header=True))
+    with pytest.raises(ConfigurationError):
+        sign_image(FIRMWARE, object(), SignOptions(version=version, header_size=32, pad_header=True))  # type: ignore[arg-type]
+    overwrite = SignOptions(version=version, header_size=32, slot_size=0x4000, overwrite_only=True, max_align=16)
+    assert imgtool_trailer_size(overwrite) == 16 * 2 + 16
+    padded = sign_image(b"\x00" * 32 + FIRMWARE, key, attrs.evolve(overwrite, confirm=True))
+    assert padded[-16:] == struct.pack("<H", 16) + BOOT_MAGIC[2:]
+    assert McubootVerifier(ring("ecdsa-p256")).verify_bytes(padded, allow_trailing=True)
+
+
+def test_header_fields_out_of_range() -> None:
+    from ota_core.errors import ConfigurationError
+    from ota_verify.mcuboot import SignOptions, sign_image
+
+    for options in (
+        SignOptions(version=McubootVersion(1, 0, 0), header_size=0x10000, pad_header=True),
+        SignOptions(version=McubootVersion(1, 0, 0), header_size=32, pad_header=True, load_addr=-1),
+        SignOptions(version=McubootVersion(1, 0, 0), header_size=32, pad_header=True, flags=1 << 32),
+    ):
+        with pytest.raises(ConfigurationError):
+            sign_image(FIRMWARE, None, options)
