@@ -18,6 +18,7 @@ from typing import Any
 
 from ota_core.clock import Clock, SystemClock
 from ota_core.models import FileTarget, Signature, UpdatePlan
+from ota_core.protocols import IncrementalVerifier
 from ota_verify.adu import AduManifest, AduManifestVerifier
 from ota_verify.certificates import CertificateVerifier
 from ota_verify.digests import FileChecker
@@ -29,6 +30,7 @@ from ota_verify.errors import (
     UntrustedKeyError,
 )
 from ota_verify.keys import KeyRing, TrustedKey
+from ota_verify.mcuboot import McubootStreamChecker, McubootVerifier, VerifiedImage
 from ota_verify.policy import DeviceIdentity, check_compatibility, check_expiry
 from ota_verify.rollback import AntiRollbackPolicy
 from ota_verify.signatures import SignatureScheme, scheme_from_names, verify_any, verify_signature
@@ -57,7 +59,10 @@ class PlanVerifier:
     ``certfile``), looked up as PEM/DER bytes and chained to the verifier's roots. ``rollback``:
     anti-rollback floor. ``device``: identity for compatibility checks. ``adu``: manifest verifier
     (default: Microsoft roots). ``require_signature``: every file must carry a signature (or be listed
-    in a signed ADU manifest). ``allow_sha1``: accept ``sig-sha1-*`` (off by default).
+    in a signed ADU manifest). ``allow_sha1``: accept ``sig-sha1-*`` (off by default). ``mcuboot``:
+    files are MCUboot images, verified while they stream (hash, signature, policy, and the image's
+    version and security counter against ``rollback``); ``mcuboot_files`` selects which files of a
+    plan are images (default: all of them).
     """
 
     def __init__(
@@ -72,6 +77,8 @@ class PlanVerifier:
         clock: Clock | None = None,
         require_signature: bool = False,
         allow_sha1: bool = False,
+        mcuboot: McubootVerifier | None = None,
+        mcuboot_files: Callable[[UpdatePlan, FileTarget], bool] | None = None,
     ) -> None:
         self._key_ring = key_ring if key_ring is not None else KeyRing()
         self._certificates = certificates
@@ -86,6 +93,8 @@ class PlanVerifier:
         self._clock = clock or SystemClock()
         self._require_signature = require_signature
         self._allow_sha1 = allow_sha1
+        self._mcuboot = mcuboot
+        self._mcuboot_files = mcuboot_files
         self._lock = threading.Lock()
         self._manifests: dict[str, AduManifest] = {}
 
@@ -102,6 +111,8 @@ class PlanVerifier:
             check_compatibility(self._device, attributes[COMPATIBILITY_KEY], what=f"plan {plan.job_id}")
         manifest = self._verify_adu(plan)
         for target in plan.files:
+            if self._is_image(plan, target):
+                continue
             self._check_target_has_checks(target, manifest)
             for signature in target.integrity.signatures:
                 self._scheme(signature)
@@ -135,6 +146,11 @@ class PlanVerifier:
                 )
         return manifest
 
+    def _is_image(self, plan: UpdatePlan, target: FileTarget) -> bool:
+        if self._mcuboot is None:
+            return False
+        return self._mcuboot_files is None or self._mcuboot_files(plan, target)
+
     def _check_target_has_checks(self, target: FileTarget, manifest: AduManifest | None) -> None:
         integrity = target.integrity
         signed = bool(integrity.signatures) or manifest is not None
@@ -148,7 +164,7 @@ class PlanVerifier:
 
     # --- while downloading -----------------------------------------------------------------------
 
-    def begin(self, plan: UpdatePlan, target: FileTarget) -> FileChecker:
+    def begin(self, plan: UpdatePlan, target: FileTarget) -> IncrementalVerifier:
         """A checker for ``target``: exact size, digests, CRC, manifest hash and signatures."""
         integrity = target.integrity
         digests = dict(integrity.digests)
@@ -171,14 +187,20 @@ class PlanVerifier:
             scheme = self._scheme(signature)
             compute.append(scheme.hash)
             checks.append(self._signature_check(target, signature, scheme))
-        return FileChecker(
+        image = self._is_image(plan, target)
+        checker = FileChecker(
             target.size,
             digests=digests,
             crc16_xmodem=integrity.crc16_xmodem,
             compute=compute,
             final_checks=checks,
+            allow_unchecked=image,
             name=target.name,
         )
+        if not image:
+            return checker
+        assert self._mcuboot is not None
+        return _ImageChecker(checker, self._mcuboot.begin(target.size, name=target.name), self._rollback)
 
     def _signature_check(
         self, target: FileTarget, signature: Signature, scheme: SignatureScheme
@@ -204,6 +226,34 @@ class PlanVerifier:
         """Drop what was remembered about a finished or cancelled job."""
         with self._lock:
             self._manifests.pop(job_id, None)
+
+
+class _ImageChecker:
+    """Both the plan's file checks and the MCUboot image checks, then anti-rollback on the image."""
+
+    def __init__(
+        self, file_checker: FileChecker, image_checker: McubootStreamChecker, rollback: AntiRollbackPolicy | None
+    ) -> None:
+        self._file = file_checker
+        self._image = image_checker
+        self._rollback = rollback
+
+    def update(self, data: bytes) -> None:
+        self._file.update(data)
+        self._image.update(data)
+
+    def finish(self) -> None:
+        self._file.finish()
+        self._image.finish()
+        result = self._image.result
+        assert result is not None
+        if self._rollback is not None:
+            self._rollback.check(result.version, security_counter=result.security_counter)
+
+    @property
+    def image(self) -> VerifiedImage | None:
+        """What the image check established (after ``finish``)."""
+        return self._image.result
 
 
 def _digest(digests: Mapping[str, bytes], wanted: str) -> bytes | None:

@@ -15,6 +15,7 @@ from ota_verify.mcuboot._sign import BOOT_MAGIC, SignOptions, imgtool_trailer_si
 from ota_verify.mcuboot._verify import (
     DEFAULT_ALLOWED_FLAGS,
     Dependency,
+    McubootStreamChecker,
     McubootVerifier,
     VerifiedImage,
     parse_dependencies,
@@ -28,6 +29,7 @@ __all__ = [
     "TLV_NAMES",
     "Dependency",
     "ImageHeader",
+    "McubootStreamChecker",
     "McubootVerifier",
     "McubootVersion",
     "ParsedImage",

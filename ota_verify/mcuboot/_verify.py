@@ -13,7 +13,7 @@ import hmac
 import logging
 import struct
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -26,12 +26,15 @@ from ota_verify.errors import (
     IncompatibleDeviceError,
     KeyFormatError,
     SignatureInvalidError,
+    SizeMismatchError,
     UnsupportedAlgorithmError,
     UntrustedKeyError,
 )
 from ota_verify.keys import KeyRing, PublicKey, TrustedKey, load_mcuboot_public_key
 from ota_verify.mcuboot._format import (
     FLAG_NAMES,
+    HEADER_STRUCT,
+    IMAGE_MAGIC,
     McubootVersion,
     ParsedImage,
     Reader,
@@ -44,6 +47,7 @@ from ota_verify.signatures import SignatureAlgorithm, SignatureScheme, verify_si
 __all__ = [
     "DEFAULT_ALLOWED_FLAGS",
     "Dependency",
+    "McubootStreamChecker",
     "McubootVerifier",
     "VerifiedImage",
     "parse_dependencies",
@@ -165,11 +169,27 @@ class McubootVerifier:
     def verify_reader(self, read: Reader, size: int, *, allow_trailing: bool = True) -> VerifiedImage:
         """Verify an image read through ``read(offset, length)`` from a store of ``size`` bytes."""
         parsed = parse_image(read, size, allow_trailing=allow_trailing)
+        return self.verify_parsed(parsed, lambda algorithm: self._hash(read, parsed.hashed_size, algorithm))
+
+    def begin(self, size: int, *, name: str = "image") -> McubootStreamChecker:
+        """An ``IncrementalVerifier`` that checks an image of exactly ``size`` bytes as it streams in."""
+        return McubootStreamChecker(self, size, name=name)
+
+    def needs_sha384(self) -> bool:
+        """Whether a trusted key signs SHA-384 images (ECDSA P-384), so streaming must compute it too."""
+        trusted_keys = self._keys.keys()
+        return any(
+            isinstance(trusted.key, ec.EllipticCurvePublicKey) and trusted.key.curve.key_size == 384
+            for trusted in trusted_keys
+        )
+
+    def verify_parsed(self, parsed: ParsedImage, digest_of: Callable[[str], bytes]) -> VerifiedImage:
+        """Apply every check to a parsed image; ``digest_of(algorithm)`` hashes its signed region."""
         self._check_flags(parsed)
         protected = self._check_protected(parsed.protected)
         hash_tlv, key_tlv, sig_tlv = self._check_unprotected(parsed.unprotected)
         algorithm = _HASH_TLVS[hash_tlv.type]
-        digest = self._hash(read, parsed.hashed_size, algorithm)
+        digest = digest_of(algorithm)
         if not hmac.compare_digest(digest, hash_tlv.value):
             raise DigestMismatchError(
                 f"image {algorithm} mismatch: the image was modified after signing",
@@ -376,3 +396,102 @@ def _scheme_for(sig_type: int, key: PublicKey, algorithm: str) -> SignatureSchem
     if algorithm != "sha256":
         raise SignatureInvalidError(f"RSA-PSS images use SHA-256, image has {algorithm}")
     return SignatureScheme(SignatureAlgorithm.RSA_PSS, "sha256", pss_salt_length=32)
+
+
+_MAX_TLV_BYTES = 2 * 0x10000
+"""The protected and unprotected TLV areas together can never be longer than this."""
+
+
+class McubootStreamChecker:
+    """Verifies an MCUboot image while it downloads; an ``IncrementalVerifier``.
+
+    The header (first 32 bytes) is checked as soon as it arrives, so garbage is refused at the first
+    block; the signed region is hashed on the fly and only the TLV areas at the end are kept (at most
+    128 KiB). ``finish`` requires exactly ``size`` bytes, with nothing after the TLV area, then applies
+    every check of the ``McubootVerifier``; the result is in ``result``.
+    """
+
+    def __init__(self, verifier: McubootVerifier, size: int, *, name: str = "image") -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < HEADER_STRUCT.size:
+            raise SizeMismatchError(f"{name}: an MCUboot image has at least {HEADER_STRUCT.size} bytes, got {size!r}")
+        self._verifier = verifier
+        self._size = size
+        self._name = name
+        self._received = 0
+        self._prefix = bytearray()
+        self._header: bytes | None = None
+        self._hashed_size = 0
+        self._tail_start = 0
+        self._tail = bytearray()
+        algorithms = ["sha256", "sha384"] if verifier.needs_sha384() else ["sha256"]
+        self._hashers = {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
+        self._finished = False
+        self.result: VerifiedImage | None = None
+
+    def update(self, data: bytes) -> None:
+        """Feed the next bytes of the image, in order."""
+        if self._finished:
+            raise SizeMismatchError(f"{self._name}: data fed after finish()")
+        offset = self._received
+        end = offset + len(data)
+        if end > self._size:
+            raise SizeMismatchError(f"{self._name}: more data than the announced {self._size} bytes")
+        self._received = end
+        if self._header is None:
+            self._prefix += data
+            if len(self._prefix) < HEADER_STRUCT.size:
+                return
+            self._start(bytes(self._prefix[: HEADER_STRUCT.size]))
+            data, offset = bytes(self._prefix), 0
+            self._prefix = bytearray()
+        self._consume(offset, data)
+
+    def _start(self, header: bytes) -> None:
+        magic, _load, hdr_size, protect_size, img_size = struct.unpack_from("<IIHHI", header)
+        if magic != IMAGE_MAGIC:
+            raise ImageFormatError(f"{self._name}: not an MCUboot image (magic 0x{magic:08x})")
+        tail_start = hdr_size + img_size
+        if hdr_size < HEADER_STRUCT.size or tail_start > self._size or self._size - tail_start > _MAX_TLV_BYTES:
+            raise ImageFormatError(
+                f"{self._name}: header sizes (header {hdr_size}, payload {img_size}) "
+                f"do not fit a {self._size}-byte file"
+            )
+        self._header = header
+        self._tail_start = tail_start
+        self._hashed_size = tail_start + protect_size
+
+    def _consume(self, offset: int, data: bytes) -> None:
+        hashed = self._hashed_size - offset
+        if hashed > 0:
+            part = data if hashed >= len(data) else memoryview(data)[:hashed]
+            for hasher in self._hashers.values():
+                hasher.update(part)
+        keep_from = self._tail_start - offset
+        if keep_from < len(data):
+            self._tail += data[max(0, keep_from) :]
+
+    def finish(self) -> None:
+        """Raise unless exactly ``size`` bytes formed an image that passes every check."""
+        self._finished = True
+        if self._received != self._size or self._header is None:
+            raise SizeMismatchError(f"{self._name}: received {self._received} bytes, expected exactly {self._size}")
+        header, tail, tail_start = self._header, bytes(self._tail), self._tail_start
+
+        def read(offset: int, length: int) -> bytes:
+            if offset + length <= len(header):
+                return header[offset : offset + length]
+            if offset >= tail_start:
+                return tail[offset - tail_start : offset - tail_start + length]
+            raise ImageFormatError(f"{self._name}: TLV area overlaps the payload")  # pragma: no cover
+
+        parsed = parse_image(read, self._size, allow_trailing=False)
+        if parsed.hashed_size != self._hashed_size:  # pragma: no cover - both come from the same header
+            raise ImageFormatError(f"{self._name}: inconsistent protected TLV size")
+
+        def digest_of(algorithm: str) -> bytes:
+            hasher = self._hashers.get(algorithm)
+            if hasher is None:
+                raise UnsupportedAlgorithmError(f"{self._name}: {algorithm} images cannot be checked while streaming")
+            return hasher.digest()
+
+        self.result = self._verifier.verify_parsed(parsed, digest_of)
