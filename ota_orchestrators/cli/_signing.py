@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
     keygen.set_defaults(handler=_keygen)
 
     sign = subparsers.add_parser("sign", help="sign a firmware file into an MCUboot image, or --detached")
-    sign.add_argument("-k", "--key", type=Path, default=None, help="private signing key (PEM/DER)")
+    sign.add_argument("-k", "--key", type=Path, default=None, help="private signing key (PEM/DER); none: hash only")
     sign.add_argument("-v", "--version", default=None, help="image version M.m.r+b (MCUboot)")
     sign.add_argument("-H", "--header-size", type=_integer, default=None, help="header size (MCUboot)")
     sign.add_argument("-S", "--slot-size", type=_integer, default=None, help="slot size (MCUboot)")
@@ -131,11 +131,14 @@ def _parse_dependencies(text: str) -> tuple[Dependency, ...]:
 
 
 def _sign(arguments: argparse.Namespace) -> int:
-    if arguments.key is None:
-        raise ConfigurationError("a signing key is required (-k/--key)")
-    key = load_private_key(_read(arguments.key, "key"), source=str(arguments.key))
+    key = None
+    if arguments.key is not None:
+        key = load_private_key(_read(arguments.key, "key"), source=str(arguments.key))
+    elif arguments.detached:
+        raise ConfigurationError("a detached signature needs a signing key (-k/--key)")
     data = _read(arguments.infile, "firmware")
     if arguments.detached:
+        assert key is not None
         signature = sign_detached(data, key)
         if arguments.outfile is not None:
             _write(arguments.outfile, signature.base64.encode() + b"\n", "signature")
@@ -183,7 +186,8 @@ def _sign(arguments: argparse.Namespace) -> int:
     )
     image = sign_image(data, key, options)
     _write(arguments.outfile, image, "image")
-    print(f"wrote signed image {arguments.outfile} ({len(image)} bytes, version {options.version})")
+    kind = "signed" if key is not None else "UNSIGNED (hash only; devices refuse it by default)"
+    print(f"wrote {kind} image {arguments.outfile} ({len(image)} bytes, version {options.version})")
     return EXIT_VALID
 
 
@@ -219,7 +223,7 @@ def _verify(arguments: argparse.Namespace) -> int:
         return EXIT_INVALID
     print("image is valid")
     print(f"  version:          {result.version}")
-    print(f"  {result.hash_algorithm} digest:  {result.digest.hex()}")
+    print(f"  digest ({result.hash_algorithm}): {result.digest.hex()}")
     if result.security_counter is not None:
         print(f"  security counter: {result.security_counter}")
     for dependency in result.dependencies:

@@ -299,3 +299,71 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     assert main(["verify", "-k", str(tmp_path / "junk.pem"), str(tmp_path / "o.bin")]) == 1
     with pytest.raises(SystemExit):
         main(["keygen", "-t", "dsa-1024", "-k", str(key)])
+
+
+def test_cli_more_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    key = tmp_path / "enc.pem"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("secret\n"))
+    assert main(["keygen", "-t", "ecdsa-p256", "-k", str(key), "-p"]) == 0
+    assert b"ENCRYPTED" in key.read_bytes()
+    (tmp_path / "app.bin").write_bytes(FIRMWARE)
+    # No key: a hash-only image, as imgtool makes; verification refuses it.
+    assert (
+        main(
+            [
+                "sign",
+                "-v",
+                "1.0.0",
+                "-H",
+                "0x20",
+                "-S",
+                "0x10000",
+                "--pad-header",
+                str(tmp_path / "app.bin"),
+                str(tmp_path / "unsigned.bin"),
+            ]
+        )
+        == 0
+    )
+    assert "UNSIGNED" in capsys.readouterr().out
+    plain = tmp_path / "plain.pem"
+    assert main(["keygen", "-t", "ed25519", "-k", str(plain)]) == 0
+    assert main(["verify", "-k", str(plain), str(tmp_path / "unsigned.bin")]) == 1
+    assert main(["sign", "--detached", str(tmp_path / "app.bin")]) == 1
+    with pytest.raises(SystemExit):
+        main(["sign", "-k", str(plain), "-v", "1", "-H", "zz", "-S", "1", str(tmp_path / "app.bin")])
+    # Raw (not base64) detached signature files are accepted too:
+    assert main(["sign", "--detached", "-k", str(plain), str(tmp_path / "app.bin"), str(tmp_path / "a.sig")]) == 0
+    from ota_verify.signatures import decode_base64
+
+    (tmp_path / "raw.sig").write_bytes(decode_base64((tmp_path / "a.sig").read_text()))
+    assert main(["verify", "-k", str(plain), "--signature", str(tmp_path / "raw.sig"), str(tmp_path / "app.bin")]) == 0
+    assert main(["keygen", "-t", "ed25519", "-k", str(tmp_path / "missing-dir" / "k.pem")]) == 1
+    image = tmp_path / "dep.bin"
+    assert (
+        main(
+            [
+                "sign",
+                "-k",
+                str(plain),
+                "-v",
+                "1.0.0",
+                "-H",
+                "0x20",
+                "-S",
+                "0x10000",
+                "--pad-header",
+                "-d",
+                "(2, 1.0.0), (3,2.0.0+1)",
+                str(tmp_path / "app.bin"),
+                str(image),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["verify", "-k", str(plain), str(image)]) == 0
+    out = capsys.readouterr().out
+    assert "depends on image 2 >= 1.0.0+0" in out and "depends on image 3 >= 2.0.0+1" in out
