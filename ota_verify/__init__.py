@@ -34,7 +34,15 @@ from ota_verify.errors import (
     UntrustedKeyError,
 )
 from ota_verify.keys import KeyRing, TrustedKey, key_hash, load_private_key, load_public_key
-from ota_verify.mcuboot import McubootVerifier, McubootVersion, SignOptions, sign_image
+from ota_verify.mcuboot import (
+    Dependency,
+    McubootStreamChecker,
+    McubootVerifier,
+    McubootVersion,
+    SignOptions,
+    VerifiedImage,
+    sign_image,
+)
 from ota_verify.policy import DeviceIdentity, check_compatibility, check_expiry
 from ota_verify.rollback import AntiRollbackPolicy, RollbackFloor
 from ota_verify.signatures import (
@@ -60,6 +68,7 @@ __all__ = [
     "CertificateVerifier",
     "Crc16Xmodem",
     "Crc32",
+    "Dependency",
     "DependencyError",
     "DeviceIdentity",
     "DigestMismatchError",
@@ -73,6 +82,7 @@ __all__ = [
     "KeyRing",
     "MalformedInputError",
     "ManifestError",
+    "McubootStreamChecker",
     "McubootVerifier",
     "McubootVersion",
     "PlanExpiredError",
@@ -86,6 +96,7 @@ __all__ = [
     "TrustedKey",
     "UnsupportedAlgorithmError",
     "UntrustedKeyError",
+    "VerifiedImage",
     "check_compatibility",
     "check_expiry",
     "crc16_xmodem",

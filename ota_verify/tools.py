@@ -1,5 +1,5 @@
 """Signing tools behind ``ota keygen``, ``ota sign`` and ``ota verify``: keys, detached AWS-style
-signatures with their ``afr_ota`` file entry, and imgtool-compatible option helpers.
+signatures with their ``afr_ota`` file entry, and imgtool-compatible option parsing.
 
 Detached signatures follow AWS code signing: ECDSA signs the file with SHA-256 (DER signature), RSA uses
 PKCS#1 v1.5 with SHA-256. Ed25519, which AWS does not offer, signs the file's SHA-256 digest (the

@@ -1,4 +1,4 @@
-"""Keys, certificates and images shared by the ota_verify tests (generated once per test session)."""
+"""Keys, certificates and images shared by the ota_verify tests (generated once per test run)."""
 
 from __future__ import annotations
 

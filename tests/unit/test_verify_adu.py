@@ -187,7 +187,7 @@ def test_bad_manifests(document: str) -> None:
         parse_adu_manifest(document)
 
 
-def test_manifest_size_limit_and_jwk_helper() -> None:
+def test_manifest_size_limit_and_jwk_modulus() -> None:
     with pytest.raises(ManifestError, match="larger than"):
         parse_adu_manifest(" " * (600 * 1024))
     with pytest.raises(ManifestError):

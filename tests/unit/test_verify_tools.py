@@ -1,4 +1,4 @@
-"""Signing-tool helpers: key generation, imgtool-style UUIDs and the afr_ota entry."""
+"""Signing tools: key generation, imgtool-style UUIDs and the afr_ota entry."""
 
 from __future__ import annotations
 
