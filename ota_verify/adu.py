@@ -251,7 +251,10 @@ class AduManifestVerifier:
         expected = payload.get("sha256")
         if not isinstance(expected, str):
             raise ManifestError("JWS payload has no sha256")
-        computed = hashlib.sha256(manifest.encode("utf-8")).digest()
+        try:
+            computed = hashlib.sha256(manifest.encode("utf-8")).digest()
+        except UnicodeEncodeError as error:
+            raise ManifestError("update manifest is not valid Unicode text") from error
         if not hmac.compare_digest(_b64_any(expected, "JWS payload sha256"), computed):
             raise SignatureInvalidError(
                 "update manifest does not match its signature (edited after signing)",

@@ -153,6 +153,10 @@ class FileChecker:
         self._received = 0
         self._expected: dict[str, bytes] = {}
         for algorithm, value in (digests or {}).items():
+            if not isinstance(value, bytes | bytearray | memoryview):
+                raise MalformedInputError(
+                    f"{name}: expected {algorithm} digest must be bytes, got {type(value).__name__}"
+                )
             self._expected[normalize_hash_name(algorithm)] = bytes(value)
         self._hashers: dict[str, HashFunction] = {}
         for algorithm in [*self._expected, *(normalize_hash_name(a) for a in compute)]:

@@ -142,14 +142,18 @@ def decode_base64(text: str | bytes, *, what: str = "signature") -> bytes:
 
 def _ecdsa_der(signature: bytes, key: ec.EllipticCurvePublicKey, encoding: str) -> bytes:
     width = (key.curve.key_size + 7) // 8
-    looks_der = len(signature) >= 8 and signature[0] == 0x30 and signature[1] == len(signature) - 2
-    if encoding == "der" or (encoding == "auto" and (looks_der or len(signature) != 2 * width)):
-        try:
-            utils.decode_dss_signature(signature)
-        except ValueError as error:
-            raise SignatureInvalidError(f"ECDSA signature is not valid DER ({error})") from error
-        return signature
-    if len(signature) != 2 * width:
+    is_raw_size = len(signature) == 2 * width
+    if encoding != "raw":
+        looks_der = len(signature) >= 8 and signature[0] == 0x30 and signature[1] == len(signature) - 2
+        if encoding == "der" or looks_der or not is_raw_size:
+            try:
+                utils.decode_dss_signature(signature)
+                return signature
+            except ValueError as error:
+                # In auto mode a raw r||s may happen to start like DER; fall back to raw for that size.
+                if encoding == "der" or not is_raw_size:
+                    raise SignatureInvalidError(f"ECDSA signature is not valid DER ({error})") from error
+    if not is_raw_size:
         raise SignatureInvalidError(f"raw ECDSA signature must be {2 * width} bytes, got {len(signature)}")
     r = int.from_bytes(signature[:width], "big")
     s = int.from_bytes(signature[width:], "big")

@@ -196,3 +196,10 @@ def test_manifest_size_limit_and_jwk_modulus() -> None:
         rsa_key_from_jwk_modulus("AQAB", "AA")
     with pytest.raises(ManifestError):
         rsa_key_from_jwk_modulus("")
+
+
+def test_manifest_with_lone_surrogate_is_a_typed_error() -> None:
+    root, signer = rsa_key("rsa-3072"), rsa_key("rsa-2048")
+    token = sign_adu_manifest(MANIFEST, root_key=root, root_kid="R", signing_key=signer, signing_kid="S")
+    with pytest.raises(ManifestError):
+        AduManifestVerifier({"R": root.public_key()}).verify(MANIFEST + "\ud800", token)

@@ -283,3 +283,24 @@ def test_verify_any() -> None:
         verify_any([TrustedKey(other.public_key())], signature.value, signature.scheme, digest=digest)
     with pytest.raises(UntrustedKeyError):
         verify_any([], signature.value, signature.scheme, digest=digest)
+
+
+def test_raw_signature_that_looks_like_der_falls_back_to_raw() -> None:
+    from ota_verify.signatures import _ecdsa_der
+
+    public = private_key("ecdsa-p256").public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    raw = b"\x30\x3e" + bytes(range(1, 63))  # 64 bytes that start like a DER sequence of 62 bytes
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    assert _ecdsa_der(raw, public, "auto") == utils.encode_dss_signature(r, s)
+    with pytest.raises(SignatureInvalidError, match="not valid DER"):
+        _ecdsa_der(raw, public, "der")
+    with pytest.raises(SignatureInvalidError, match="not valid DER"):
+        _ecdsa_der(raw + b"\x00", public, "auto")
+
+
+def test_digest_values_must_be_bytes() -> None:
+    from ota_verify.digests import FileChecker
+
+    with pytest.raises(MalformedInputError):
+        FileChecker(1, digests={"sha256": "00" * 32})  # type: ignore[dict-item]
