@@ -152,3 +152,22 @@ def test_signer_options_give_images_or_typed_errors(
         return
     verifier = McubootVerifier(KeyRing([private_key("ed25519").public_key()]), allowed_flags=0xFFFFFFFF)
     assert verifier.verify_bytes(image).version == McubootVersion(1, 2, 3)
+
+
+@FUZZ
+@given(st.binary(min_size=32, max_size=400), st.lists(st.integers(1, 64), min_size=1, max_size=20))
+def test_streaming_image_checker_on_random_bytes(data: bytes, cuts: list[int]) -> None:
+    candidates = [data, IMAGE[:32] + data]
+    for candidate in candidates:
+        try:
+            checker = VERIFIER.begin(len(candidate))
+            offset = 0
+            for cut in cuts * 10:
+                if offset >= len(candidate):
+                    break
+                checker.update(candidate[offset : offset + cut])
+                offset += cut
+            checker.finish()
+        except OtaError:
+            continue
+        assert candidate == IMAGE, "random bytes verified as a signed image"
