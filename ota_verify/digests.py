@@ -91,9 +91,13 @@ def parse_crc16_text(text: str) -> int:
 class HashFunction(Protocol):
     """The part of a hashlib object that the checker uses."""
 
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes, /) -> None:
+        """Add bytes."""
+        ...
 
-    def digest(self) -> bytes: ...
+    def digest(self) -> bytes:
+        """The value so far."""
+        ...
 
 
 class Crc16Xmodem:
@@ -103,9 +107,11 @@ class Crc16Xmodem:
         self.value = 0
 
     def update(self, data: bytes, /) -> None:
+        """Continue the CRC over ``data``."""
         self.value = crc16_xmodem(data, self.value)
 
     def digest(self) -> bytes:
+        """The CRC as 2 big-endian bytes."""
         return self.value.to_bytes(2, "big")
 
 
@@ -116,9 +122,11 @@ class Crc32:
         self.value = 0
 
     def update(self, data: bytes, /) -> None:
+        """Continue the CRC over ``data``."""
         self.value = zlib.crc32(data, self.value)
 
     def digest(self) -> bytes:
+        """The CRC as 4 big-endian bytes."""
         return self.value.to_bytes(4, "big")
 
 
