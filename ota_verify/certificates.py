@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ota_core.clock import Clock, SystemClock
+from ota_core.errors import ConfigurationError
 from ota_verify.errors import CertificateError, KeyFormatError, KeyRevokedError
 from ota_verify.keys import KeyRing, PublicKey, _check_public
 
@@ -103,7 +104,12 @@ class CertificateVerifier:
         if not self._roots:
             raise KeyFormatError("a certificate trust store needs at least one root certificate")
         self._intermediates = list(intermediates)
-        self._policy = _Policy(ExpiryPolicy(expiry), plausible_after, require_code_signing_eku)
+        try:
+            policy = ExpiryPolicy(expiry)
+        except ValueError as error:
+            choices = ", ".join(p.value for p in ExpiryPolicy)
+            raise ConfigurationError(f"unknown expiry policy {expiry!r}; choose one of {choices}") from error
+        self._policy = _Policy(policy, plausible_after, require_code_signing_eku)
         self._clock = clock or SystemClock()
         self._key_ring = key_ring
 

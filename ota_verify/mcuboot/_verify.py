@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from ota_core.errors import ConfigurationError
 from ota_core.protocols import ImageInfo, SlotReader
 from ota_verify.errors import (
     DependencyError,
@@ -107,9 +108,12 @@ def _uuid_bytes(value: bytes | str | uuid.UUID | None) -> bytes | None:
     if isinstance(value, uuid.UUID):
         return value.bytes
     if isinstance(value, str):
-        return uuid.UUID(value).bytes
+        try:
+            return uuid.UUID(value).bytes
+        except ValueError as error:
+            raise ConfigurationError(f"not a UUID: {value!r:.60}") from error
     if len(value) != 16:
-        raise ImageFormatError("a device class / vendor UUID is 16 bytes")
+        raise ConfigurationError("a device class / vendor UUID is 16 bytes")
     return bytes(value)
 
 

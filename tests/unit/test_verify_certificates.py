@@ -50,6 +50,10 @@ def test_missing_intermediate_or_foreign_root() -> None:
         CertificateVerifier([other], intermediates=[MID], clock=ManualClock(NOW)).verify(LEAF)
     with pytest.raises(KeyFormatError):
         CertificateVerifier([])
+    from ota_core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="expiry policy"):
+        CertificateVerifier([ROOT], expiry="sometimes")  # type: ignore[arg-type]
 
 
 def test_key_usage_rules() -> None:

@@ -188,8 +188,12 @@ def test_device_class_and_vendor() -> None:
         McubootVerifier(keys, class_uuid=other).verify_bytes(image)
     with pytest.raises(IncompatibleDeviceError, match="carries no vendor"):
         McubootVerifier(keys, vendor_uuid=vendor).verify_bytes(signed_image())
-    with pytest.raises(ImageFormatError):
+    from ota_core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
         McubootVerifier(keys, vendor_uuid=b"short")
+    with pytest.raises(ConfigurationError):
+        McubootVerifier(keys, class_uuid="not-a-uuid")
 
 
 def test_load_address() -> None:
