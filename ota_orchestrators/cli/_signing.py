@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ota_core.errors import ConfigurationError, VerificationError
+from ota_verify.certificates import CertificateVerifier, ExpiryPolicy, load_certificates
 from ota_verify.keys import KeyRing, load_private_key, load_public_key
 from ota_verify.mcuboot import Dependency, McubootVerifier, McubootVersion, SignOptions, sign_image
 from ota_verify.signatures import decode_base64
@@ -82,8 +83,16 @@ def register(subparsers: Any) -> None:
     sign.set_defaults(handler=_sign)
 
     verify = subparsers.add_parser("verify", help="verify an MCUboot image, or a file and detached signature")
+    verify.add_argument("-k", "--key", type=Path, action="append", default=[], help="trusted public key (repeatable)")
     verify.add_argument(
-        "-k", "--key", type=Path, action="append", required=True, help="trusted public key or certificate (repeatable)"
+        "--cert", type=Path, default=None, help="code-signing certificate (PEM, may include intermediates); needs --ca"
+    )
+    verify.add_argument("--ca", type=Path, action="append", default=[], help="trusted root certificate (repeatable)")
+    verify.add_argument(
+        "--expiry",
+        choices=[policy.value for policy in ExpiryPolicy],
+        default=ExpiryPolicy.WHEN_CLOCK_PLAUSIBLE.value,
+        help="how certificate dates are checked",
     )
     verify.add_argument("--signature", type=Path, default=None, help="detached signature file (base64 or raw)")
     verify.add_argument("--revoked", action="append", default=[], help="revoked key hash (hex SHA-256 of SPKI)")
@@ -195,6 +204,20 @@ def _verify(arguments: argparse.Namespace) -> int:
     keys = [load_public_key(_read(path, "key"), source=str(path)) for path in arguments.key]
     ring = KeyRing(keys, revoked=arguments.revoked)
     data = _read(arguments.image, "image")
+    if arguments.cert is not None:
+        if not arguments.ca:
+            raise ConfigurationError("--cert needs at least one trusted root (--ca)")
+        roots = [cert for path in arguments.ca for cert in load_certificates(_read(path, "root"), source=str(path))]
+        checker = CertificateVerifier(roots, expiry=ExpiryPolicy(arguments.expiry), key_ring=ring)
+        try:
+            ring.add(checker.verify(_read(arguments.cert, "certificate")), str(arguments.cert))
+        except VerificationError as error:
+            print(f"INVALID: {error}")
+            return EXIT_INVALID
+    elif arguments.ca:
+        raise ConfigurationError("--ca is used with --cert")
+    if not arguments.key and arguments.cert is None:
+        raise ConfigurationError("give a trusted key (-k/--key) or a certificate (--cert with --ca)")
     try:
         if arguments.signature is not None:
             raw = _read(arguments.signature, "signature")

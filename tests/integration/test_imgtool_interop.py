@@ -367,3 +367,58 @@ def test_cli_more_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
     assert main(["verify", "-k", str(plain), str(image)]) == 0
     out = capsys.readouterr().out
     assert "depends on image 2 >= 1.0.0+0" in out and "depends on image 3 >= 2.0.0+1" in out
+
+
+def test_verify_with_code_signing_certificate(tmp_path: Path) -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.verify_fixtures import make_certificate
+
+    root_key, signer_key = generate_private_key("ecdsa-p384"), generate_private_key("ecdsa-p256")
+    now = datetime.datetime.now(datetime.UTC)
+    root = make_certificate("Root", root_key, ca=True, not_before=now - datetime.timedelta(days=1))
+    signer = make_certificate(
+        "Signer", signer_key, issuer=("Root", root_key), not_before=now - datetime.timedelta(days=1)
+    )
+    expired = make_certificate(
+        "Old",
+        signer_key,
+        issuer=("Root", root_key),
+        not_before=now - datetime.timedelta(days=9),
+        not_after=now - datetime.timedelta(days=1),
+    )
+    (tmp_path / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "signer.pem").write_bytes(signer.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "old.pem").write_bytes(expired.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(private_key_pem(signer_key))
+    (tmp_path / "fw.bin").write_bytes(FIRMWARE)
+    assert (
+        main(
+            ["sign", "--detached", "-k", str(tmp_path / "key.pem"), str(tmp_path / "fw.bin"), str(tmp_path / "fw.sig")]
+        )
+        == 0
+    )
+    common = ["--signature", str(tmp_path / "fw.sig"), str(tmp_path / "fw.bin")]
+    assert main(["verify", "--ca", str(tmp_path / "root.pem"), "--cert", str(tmp_path / "signer.pem"), *common]) == 0
+    assert main(["verify", "--ca", str(tmp_path / "root.pem"), "--cert", str(tmp_path / "old.pem"), *common]) == 1
+    assert (
+        main(
+            [
+                "verify",
+                "--expiry",
+                "ignore",
+                "--ca",
+                str(tmp_path / "root.pem"),
+                "--cert",
+                str(tmp_path / "old.pem"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert main(["verify", "--ca", str(tmp_path / "signer.pem"), "--cert", str(tmp_path / "signer.pem"), *common]) == 1
+    assert main(["verify", "--cert", str(tmp_path / "signer.pem"), *common]) == 1
+    assert main(["verify", "--ca", str(tmp_path / "root.pem"), *common]) == 1
+    assert main(["verify", *common]) == 1
