@@ -10,6 +10,7 @@ only reads options and files and prints results.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 from ota_core.errors import ConfigurationError, VerificationError
 from ota_verify.certificates import CertificateVerifier, ExpiryPolicy, load_certificates
 from ota_verify.keys import KeyRing, load_private_key, load_public_key
-from ota_verify.mcuboot import Dependency, McubootVerifier, McubootVersion, SignOptions, sign_image
+from ota_verify.mcuboot import Dependency, McubootVerifier, McubootVersion, SignOptions, build_image
 from ota_verify.signatures import decode_base64
 from ota_verify.tools import (
     KEY_TYPES,
@@ -73,6 +74,12 @@ def register(subparsers: Any) -> None:
     sign.add_argument("--cid", default=None, help="image class UUID or name (UUID_CID TLV)")
     sign.add_argument("--load-addr", type=_integer, default=0, help="load address for the header")
     sign.add_argument("-R", "--erased-val", type=_integer, default=0xFF, choices=(0, 0xFF), help="erased value")
+    sign.add_argument(
+        "--vector-to-sign", choices=("payload", "digest"), default=None, help="write what an external signer signs"
+    )
+    sign.add_argument("--sig-out", type=Path, default=None, help="also write the image signature (base64) here")
+    sign.add_argument("--fix-sig", type=Path, default=None, help="use this external signature (base64 file)")
+    sign.add_argument("--fix-sig-pubkey", type=Path, default=None, help="public key of the --fix-sig signer")
     sign.add_argument("--detached", action="store_true", help="AWS-style detached signature instead of MCUboot")
     sign.add_argument("--certfile", default=None, help="code-signing certificate name for the afr_ota entry")
     sign.add_argument("--filepath", default=None, help="device file path for the afr_ota entry")
@@ -145,6 +152,12 @@ def _sign(arguments: argparse.Namespace) -> int:
         key = load_private_key(_read(arguments.key, "key"), source=str(arguments.key))
     elif arguments.detached:
         raise ConfigurationError("a detached signature needs a signing key (-k/--key)")
+    fixed_signature = fixed_key = None
+    if arguments.fix_sig is not None or arguments.fix_sig_pubkey is not None:
+        if arguments.fix_sig is None or arguments.fix_sig_pubkey is None:
+            raise ConfigurationError("--fix-sig and --fix-sig-pubkey go together")
+        fixed_signature = decode_base64(_read(arguments.fix_sig, "signature"), what=str(arguments.fix_sig))
+        fixed_key = load_public_key(_read(arguments.fix_sig_pubkey, "key"), source=str(arguments.fix_sig_pubkey))
     data = _read(arguments.infile, "firmware")
     if arguments.detached:
         assert key is not None
@@ -193,9 +206,22 @@ def _sign(arguments: argparse.Namespace) -> int:
         class_uuid=cid,
         public_key_format=arguments.public_key_format,
     )
-    image = sign_image(data, key, options)
+    built = build_image(data, key, options, fixed_signature=fixed_signature, fixed_public_key=fixed_key)
+    if arguments.vector_to_sign is not None:
+        vector = built.signed_region if arguments.vector_to_sign == "payload" else built.digest
+        _write(arguments.outfile, vector, "vector to sign")
+        print(
+            f"wrote the {arguments.vector_to_sign} to sign ({len(vector)} bytes, {built.hash_algorithm}) "
+            f"to {arguments.outfile}"
+        )
+        return EXIT_VALID
+    image = built.image
     _write(arguments.outfile, image, "image")
-    kind = "signed" if key is not None else "UNSIGNED (hash only; devices refuse it by default)"
+    if arguments.sig_out is not None:
+        if built.signature is None:
+            raise ConfigurationError("--sig-out needs a signed image")
+        _write(arguments.sig_out, base64.b64encode(built.signature), "signature")
+    kind = "signed" if built.signature is not None else "UNSIGNED (hash only; devices refuse it by default)"
     print(f"wrote {kind} image {arguments.outfile} ({len(image)} bytes, version {options.version})")
     return EXIT_VALID
 

@@ -11,7 +11,14 @@ from ota_verify.mcuboot._format import (
     TlvType,
     parse_image,
 )
-from ota_verify.mcuboot._sign import BOOT_MAGIC, SignOptions, imgtool_trailer_size, sign_image
+from ota_verify.mcuboot._sign import (
+    BOOT_MAGIC,
+    BuiltImage,
+    SignOptions,
+    build_image,
+    imgtool_trailer_size,
+    sign_image,
+)
 from ota_verify.mcuboot._verify import (
     DEFAULT_ALLOWED_FLAGS,
     Dependency,
@@ -27,6 +34,7 @@ __all__ = [
     "FLAG_NAMES",
     "IMAGE_MAGIC",
     "TLV_NAMES",
+    "BuiltImage",
     "Dependency",
     "ImageHeader",
     "McubootStreamChecker",
@@ -37,6 +45,7 @@ __all__ = [
     "Tlv",
     "TlvType",
     "VerifiedImage",
+    "build_image",
     "imgtool_trailer_size",
     "parse_dependencies",
     "parse_image",

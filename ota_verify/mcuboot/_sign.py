@@ -18,8 +18,8 @@ import attrs
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
-from ota_core.errors import ConfigurationError
-from ota_verify.keys import PrivateKey, mcuboot_key_bytes, mcuboot_key_hash
+from ota_core.errors import ConfigurationError, VerificationError
+from ota_verify.keys import PrivateKey, PublicKey, mcuboot_key_bytes, mcuboot_key_hash
 from ota_verify.mcuboot._format import (
     HEADER_STRUCT,
     TLV_HEADER,
@@ -30,8 +30,9 @@ from ota_verify.mcuboot._format import (
     TlvType,
 )
 from ota_verify.mcuboot._verify import Dependency
+from ota_verify.signatures import SignatureAlgorithm, SignatureScheme, verify_signature
 
-__all__ = ["BOOT_MAGIC", "SignOptions", "imgtool_trailer_size", "sign_image"]
+__all__ = ["BOOT_MAGIC", "BuiltImage", "SignOptions", "build_image", "imgtool_trailer_size", "sign_image"]
 
 BOOT_MAGIC = bytes.fromhex("77c295f360d2ef7f3552500f2cb67980")
 _DEFAULT_MAX_SECTORS = 128
@@ -114,11 +115,40 @@ def _signature_tlv(key: PrivateKey, digest: bytes, hash_name: str) -> tuple[int,
     raise ConfigurationError(f"unsupported signing key {type(key).__name__}")  # pragma: no cover - checked earlier
 
 
+@attrs.frozen
+class BuiltImage:
+    """A built image and what an external signing flow needs: the signed region, its digest, the signature."""
+
+    image: bytes
+    signed_region: bytes
+    digest: bytes
+    hash_algorithm: str
+    signature: bytes | None
+
+
 def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> bytes:
     """Build a signed (or, with ``key=None``, hash-only) MCUboot image from a firmware binary.
 
     Without ``pad_header`` the first ``header_size`` bytes of ``payload`` must be zero (space left for
     the header by the build), as imgtool requires.
+    """
+    return build_image(payload, key, options).image
+
+
+def build_image(
+    payload: bytes,
+    key: PrivateKey | None,
+    options: SignOptions,
+    *,
+    fixed_signature: bytes | None = None,
+    fixed_public_key: PublicKey | None = None,
+) -> BuiltImage:
+    """Build an image, signed with ``key`` or with a signature made elsewhere (an HSM, a signing service).
+
+    External signing in two steps, as with imgtool's ``--vector-to-sign`` and ``--fix-sig``: build once
+    without a key and sign ``signed_region`` (or ``digest``) elsewhere; build again with the same options,
+    ``fixed_signature`` and the signer's ``fixed_public_key``. The fixed signature is verified before it
+    is written into the image.
     """
     if options.header_size < HEADER_STRUCT.size:
         raise ConfigurationError(f"header size must be at least {HEADER_STRUCT.size}, got {options.header_size}")
@@ -128,6 +158,11 @@ def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> 
         key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
     ):
         raise ConfigurationError(f"unsupported signing key {type(key).__name__}")
+    if (fixed_signature is None) != (fixed_public_key is None):
+        raise ConfigurationError("a fixed signature needs the public key of its signer, and the other way round")
+    if fixed_signature is not None and key is not None:
+        raise ConfigurationError("sign with a key or provide a fixed signature, not both")
+    public: PublicKey | None = key.public_key() if key is not None else fixed_public_key
     if options.header_size > 0xFFFF or not 0 <= options.load_addr <= 0xFFFFFFFF or not 0 <= options.flags <= 0xFFFFFFFF:
         raise ConfigurationError("header size, load address or flags out of range for the MCUboot header")
     if options.pad_header:
@@ -140,7 +175,7 @@ def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> 
             )
         body = payload
     hash_name = "sha256"
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size == 384:
+    if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.key_size == 384:
         hash_name = "sha384"
 
     protected: list[tuple[int, bytes]] = []
@@ -179,13 +214,18 @@ def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> 
     signed_region = header.pack() + body[HEADER_STRUCT.size :] + protected_area
     digest = hashlib.new(hash_name, signed_region).digest()
     unprotected: list[tuple[int, bytes]] = [(TlvType.SHA384 if hash_name == "sha384" else TlvType.SHA256, digest)]
-    if key is not None:
-        public = key.public_key()
+    signature: bytes | None = None
+    if public is not None:
         if options.public_key_format == "full":
             unprotected.append((TlvType.PUBKEY, mcuboot_key_bytes(public)))
         else:
             unprotected.append((TlvType.KEYHASH, mcuboot_key_hash(public, hash_name)))
-        unprotected.append(_signature_tlv(key, digest, hash_name))
+        if key is not None:
+            kind, signature = _signature_tlv(key, digest, hash_name)
+        else:
+            assert fixed_signature is not None
+            kind, signature = _fixed_signature_tlv(public, fixed_signature, digest, hash_name)
+        unprotected.append((kind, signature))
     image = signed_region + _tlv_area(TLV_INFO_MAGIC, unprotected)
 
     if options.slot_size:
@@ -203,4 +243,23 @@ def sign_image(payload: bytes, key: PrivateKey | None, options: SignOptions) -> 
             image += bytes(fill)
     elif options.pad or options.confirm:
         raise ConfigurationError("--pad/--confirm need a slot size")
-    return image
+    return BuiltImage(image, signed_region, digest, hash_name, signature)
+
+
+def _fixed_signature_tlv(public: PublicKey, signature: bytes, digest: bytes, hash_name: str) -> tuple[int, bytes]:
+    """The TLV for a signature made elsewhere, after checking that it signs this image's digest."""
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        kind, scheme = TlvType.ECDSA_SIG, SignatureScheme(SignatureAlgorithm.ECDSA, hash_name, encoding="der")
+    elif isinstance(public, ed25519.Ed25519PublicKey):
+        kind, scheme = TlvType.ED25519, SignatureScheme(SignatureAlgorithm.ED25519, hash_name)
+    else:
+        bits = public.key_size
+        if bits not in (2048, 3072):
+            raise ConfigurationError(f"MCUboot signs with RSA-2048 or RSA-3072, not RSA-{bits}")
+        kind = TlvType.RSA2048_PSS if bits == 2048 else TlvType.RSA3072_PSS
+        scheme = SignatureScheme(SignatureAlgorithm.RSA_PSS, "sha256", pss_salt_length=32)
+    try:
+        verify_signature(public, signature, scheme, digest=digest)
+    except VerificationError as error:
+        raise ConfigurationError(f"the fixed signature does not sign this image: {error.message}") from error
+    return kind, signature

@@ -422,3 +422,118 @@ def test_verify_with_code_signing_certificate(tmp_path: Path) -> None:
     assert main(["verify", "--cert", str(tmp_path / "signer.pem"), *common]) == 1
     assert main(["verify", "--ca", str(tmp_path / "root.pem"), *common]) == 1
     assert main(["verify", *common]) == 1
+
+
+@pytest.mark.parametrize("kind", ["ecdsa-p256", "ed25519", "rsa-2048"])
+def test_external_signing_round_trips_with_imgtool(tmp_path: Path, kind: str) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
+
+    key = generate_private_key(kind)
+    (tmp_path / "key.pem").write_bytes(private_key_pem(key))
+    from ota_verify.tools import public_key_pem
+
+    (tmp_path / "pub.pem").write_bytes(public_key_pem(key.public_key()))
+    (tmp_path / "app.bin").write_bytes(FIRMWARE)
+    common = ["-v", "1.0.0+3", "-H", "0x200", "-S", "0x20000", "--pad-header", "-s", "7"]
+    # Both tools export the same vectors to sign.
+    for vector in ("payload", "digest"):
+        assert (
+            main(
+                [
+                    "sign",
+                    *common,
+                    "--vector-to-sign",
+                    vector,
+                    str(tmp_path / "app.bin"),
+                    str(tmp_path / f"ours.{vector}"),
+                ]
+            )
+            == 0
+        )
+        result = imgtool(
+            "sign",
+            "-k",
+            tmp_path / "key.pem",
+            *common,
+            "--vector-to-sign",
+            vector,
+            tmp_path / "app.bin",
+            tmp_path / f"theirs.{vector}",
+        )
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / f"ours.{vector}").read_bytes() == (tmp_path / f"theirs.{vector}").read_bytes()
+    # Sign the digest "in the HSM", then build the image with the fixed signature.
+    digest = (tmp_path / "ours.digest").read_bytes()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        signature = key.sign(digest)
+    else:
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        signature = key.sign(digest, pss, utils.Prehashed(hashes.SHA256()))
+    (tmp_path / "hsm.sig").write_bytes(base64.b64encode(signature))
+    fix = ["--fix-sig", str(tmp_path / "hsm.sig"), "--fix-sig-pubkey", str(tmp_path / "pub.pem")]
+    assert main(["sign", *common, *fix, str(tmp_path / "app.bin"), str(tmp_path / "ours.bin")]) == 0
+    assert imgtool("verify", "-k", tmp_path / "key.pem", tmp_path / "ours.bin").returncode == 0
+    result = imgtool(
+        "sign",
+        *common,
+        "--fix-sig",
+        tmp_path / "hsm.sig",
+        "--fix-sig-pubkey",
+        tmp_path / "pub.pem",
+        tmp_path / "app.bin",
+        tmp_path / "theirs.bin",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "theirs.bin").read_bytes() == (tmp_path / "ours.bin").read_bytes()
+    assert main(["verify", "-k", str(tmp_path / "pub.pem"), str(tmp_path / "theirs.bin")]) == 0
+    # --sig-out gives the signature of a normally signed image.
+    assert (
+        main(
+            [
+                "sign",
+                "-k",
+                str(tmp_path / "key.pem"),
+                *common,
+                "--sig-out",
+                str(tmp_path / "out.sig"),
+                str(tmp_path / "app.bin"),
+                str(tmp_path / "signed.bin"),
+            ]
+        )
+        == 0
+    )
+    assert base64.b64decode((tmp_path / "out.sig").read_bytes())
+    # A signature over something else is refused before it is written into an image.
+    (tmp_path / "wrong.sig").write_bytes(base64.b64encode(signature[:-1] + bytes([signature[-1] ^ 1])))
+    assert (
+        main(
+            [
+                "sign",
+                *common,
+                "--fix-sig",
+                str(tmp_path / "wrong.sig"),
+                "--fix-sig-pubkey",
+                str(tmp_path / "pub.pem"),
+                str(tmp_path / "app.bin"),
+                str(tmp_path / "bad.bin"),
+            ]
+        )
+        == 1
+    )
+    assert (
+        main(["sign", *common, "--fix-sig", str(tmp_path / "hsm.sig"), str(tmp_path / "app.bin"), str(tmp_path / "x")])
+        == 1
+    )
+    assert (
+        main(["sign", *common, "--sig-out", str(tmp_path / "n.sig"), str(tmp_path / "app.bin"), str(tmp_path / "x")])
+        == 1
+    )
+    assert (
+        main(["sign", "-k", str(tmp_path / "key.pem"), *common, *fix, str(tmp_path / "app.bin"), str(tmp_path / "x")])
+        == 1
+    )
