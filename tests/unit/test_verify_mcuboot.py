@@ -407,3 +407,47 @@ def test_header_fields_out_of_range() -> None:
     ):
         with pytest.raises(ConfigurationError):
             sign_image(FIRMWARE, None, options)
+
+
+@pytest.mark.parametrize("kind", ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072"])
+def test_external_signature_flow(kind: str) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, utils
+
+    from ota_core.errors import ConfigurationError
+    from ota_verify.mcuboot import SignOptions, build_image
+
+    options = SignOptions(version=McubootVersion(4, 0, 0), header_size=32, pad_header=True, security_counter=4)
+    key = private_key(kind)
+    unsigned = build_image(FIRMWARE, None, options)
+    assert unsigned.signature is None
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        # Without a key the image hash is SHA-256; a P-384 signer signs the SHA-384 of the same region.
+        algorithm = hashes.SHA384() if key.curve.key_size == 384 else hashes.SHA256()
+        signature = key.sign(unsigned.signed_region, ec.ECDSA(algorithm))
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        signature = key.sign(unsigned.digest)
+    else:
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        signature = key.sign(unsigned.digest, pss, utils.Prehashed(hashes.SHA256()))
+    built = build_image(FIRMWARE, None, options, fixed_signature=signature, fixed_public_key=key.public_key())
+    assert built.signature == signature
+    assert McubootVerifier(ring(kind)).verify_bytes(built.image).security_counter == 4
+    with pytest.raises(ConfigurationError, match="does not sign"):
+        build_image(FIRMWARE + b"!", None, options, fixed_signature=signature, fixed_public_key=key.public_key())
+    with pytest.raises(ConfigurationError, match="other way round"):
+        build_image(FIRMWARE, None, options, fixed_signature=signature)
+    with pytest.raises(ConfigurationError, match="not both"):
+        build_image(FIRMWARE, key, options, fixed_signature=signature, fixed_public_key=key.public_key())
+
+
+def test_external_signature_with_unsupported_rsa_size() -> None:
+    import cryptography.hazmat.primitives.asymmetric.rsa as rsa_module
+
+    from ota_core.errors import ConfigurationError
+    from ota_verify.mcuboot import SignOptions, build_image
+
+    big = rsa_module.generate_private_key(public_exponent=65537, key_size=4096)
+    options = SignOptions(version=McubootVersion(1, 0, 0), header_size=32, pad_header=True)
+    with pytest.raises(ConfigurationError, match="RSA-4096"):
+        build_image(FIRMWARE, None, options, fixed_signature=b"x" * 512, fixed_public_key=big.public_key())
