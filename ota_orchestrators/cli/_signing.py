@@ -79,7 +79,12 @@ def register(subparsers: Any) -> None:
     )
     sign.add_argument("--sig-out", type=Path, default=None, help="also write the image signature (base64) here")
     sign.add_argument("--fix-sig", type=Path, default=None, help="use this external signature (base64 file)")
-    sign.add_argument("--fix-sig-pubkey", type=Path, default=None, help="public key of the --fix-sig signer")
+    sign.add_argument(
+        "--fix-sig-pubkey",
+        type=Path,
+        default=None,
+        help="public key of the external signer (with --fix-sig/--vector-to-sign)",
+    )
     sign.add_argument("--detached", action="store_true", help="AWS-style detached signature instead of MCUboot")
     sign.add_argument("--certfile", default=None, help="code-signing certificate name for the afr_ota entry")
     sign.add_argument("--filepath", default=None, help="device file path for the afr_ota entry")
@@ -152,12 +157,16 @@ def _sign(arguments: argparse.Namespace) -> int:
         key = load_private_key(_read(arguments.key, "key"), source=str(arguments.key))
     elif arguments.detached:
         raise ConfigurationError("a detached signature needs a signing key (-k/--key)")
-    fixed_signature = fixed_key = None
-    if arguments.fix_sig is not None or arguments.fix_sig_pubkey is not None:
-        if arguments.fix_sig is None or arguments.fix_sig_pubkey is None:
-            raise ConfigurationError("--fix-sig and --fix-sig-pubkey go together")
+    fixed_signature = fixed_key = signer_key = None
+    if arguments.fix_sig_pubkey is not None:
+        signer_key = load_public_key(_read(arguments.fix_sig_pubkey, "key"), source=str(arguments.fix_sig_pubkey))
+    if arguments.fix_sig is not None:
+        if signer_key is None:
+            raise ConfigurationError("--fix-sig needs the signer's public key (--fix-sig-pubkey)")
         fixed_signature = decode_base64(_read(arguments.fix_sig, "signature"), what=str(arguments.fix_sig))
-        fixed_key = load_public_key(_read(arguments.fix_sig_pubkey, "key"), source=str(arguments.fix_sig_pubkey))
+        fixed_key = signer_key
+    elif signer_key is not None and arguments.vector_to_sign is None:
+        raise ConfigurationError("--fix-sig-pubkey is used with --fix-sig or --vector-to-sign")
     data = _read(arguments.infile, "firmware")
     if arguments.detached:
         assert key is not None
@@ -206,7 +215,9 @@ def _sign(arguments: argparse.Namespace) -> int:
         class_uuid=cid,
         public_key_format=arguments.public_key_format,
     )
-    built = build_image(data, key, options, fixed_signature=fixed_signature, fixed_public_key=fixed_key)
+    built = build_image(
+        data, key, options, fixed_signature=fixed_signature, fixed_public_key=fixed_key, signer_public_key=signer_key
+    )
     if arguments.vector_to_sign is not None:
         vector = built.signed_region if arguments.vector_to_sign == "payload" else built.digest
         _write(arguments.outfile, vector, "vector to sign")

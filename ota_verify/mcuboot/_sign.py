@@ -142,13 +142,15 @@ def build_image(
     *,
     fixed_signature: bytes | None = None,
     fixed_public_key: PublicKey | None = None,
+    signer_public_key: PublicKey | None = None,
 ) -> BuiltImage:
     """Build an image, signed with ``key`` or with a signature made elsewhere (an HSM, a signing service).
 
     External signing in two steps, as with imgtool's ``--vector-to-sign`` and ``--fix-sig``: build once
     without a key and sign ``signed_region`` (or ``digest``) elsewhere; build again with the same options,
     ``fixed_signature`` and the signer's ``fixed_public_key``. The fixed signature is verified before it
-    is written into the image.
+    is written into the image. ``signer_public_key`` (first step, no key at hand) picks the hash the
+    signer needs: SHA-384 for an ECDSA P-384 key, SHA-256 otherwise.
     """
     if options.header_size < HEADER_STRUCT.size:
         raise ConfigurationError(f"header size must be at least {HEADER_STRUCT.size}, got {options.header_size}")
@@ -175,7 +177,8 @@ def build_image(
             )
         body = payload
     hash_name = "sha256"
-    if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.key_size == 384:
+    hash_key = public if public is not None else signer_public_key
+    if isinstance(hash_key, ec.EllipticCurvePublicKey) and hash_key.curve.key_size == 384:
         hash_name = "sha384"
 
     protected: list[tuple[int, bytes]] = []

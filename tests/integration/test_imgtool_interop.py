@@ -537,3 +537,32 @@ def test_external_signing_round_trips_with_imgtool(tmp_path: Path, kind: str) ->
         main(["sign", "-k", str(tmp_path / "key.pem"), *common, *fix, str(tmp_path / "app.bin"), str(tmp_path / "x")])
         == 1
     )
+
+
+def test_external_signing_with_p384_picks_sha384(tmp_path: Path) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    from ota_verify.tools import public_key_pem
+
+    key = generate_private_key("ecdsa-p384")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    (tmp_path / "pub.pem").write_bytes(public_key_pem(key.public_key()))
+    (tmp_path / "key.pem").write_bytes(private_key_pem(key))
+    (tmp_path / "app.bin").write_bytes(FIRMWARE)
+    common = ["-v", "2.0.0", "-H", "0x200", "-S", "0x20000", "--pad-header"]
+    pub = ["--fix-sig-pubkey", str(tmp_path / "pub.pem")]
+    assert (
+        main(["sign", *common, *pub, "--vector-to-sign", "digest", str(tmp_path / "app.bin"), str(tmp_path / "d")]) == 0
+    )
+    digest = (tmp_path / "d").read_bytes()
+    assert len(digest) == 48
+    (tmp_path / "s").write_bytes(base64.b64encode(key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA384())))))
+    assert (
+        main(["sign", *common, *pub, "--fix-sig", str(tmp_path / "s"), str(tmp_path / "app.bin"), str(tmp_path / "o")])
+        == 0
+    )
+    assert imgtool("verify", "-k", tmp_path / "key.pem", tmp_path / "o").returncode == 0
+    assert main(["sign", *common, *pub, str(tmp_path / "app.bin"), str(tmp_path / "x")]) == 1
