@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Union
 
 import attrs
@@ -202,6 +202,9 @@ class KeyRing:
 
     def __len__(self) -> int:
         return len(self.keys())
+
+    def __iter__(self) -> Iterator[TrustedKey]:
+        return iter(self.keys())
 
 
 def mcuboot_key_bytes(key: PublicKey) -> bytes:

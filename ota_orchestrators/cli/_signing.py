@@ -263,7 +263,7 @@ def _verify(arguments: argparse.Namespace) -> int:
             except (UnicodeDecodeError, VerificationError):
                 signature = raw
             errors: list[VerificationError] = []
-            for trusted in ring.keys() or []:
+            for trusted in ring:
                 try:
                     verify_detached(data, signature, trusted.key)
                 except VerificationError as error:
