@@ -170,7 +170,10 @@ class PlanVerifier:
         digests = dict(integrity.digests)
         with self._lock:
             manifest = self._manifests.get(plan.job_id)
-        if manifest is None and (ADU_MANIFEST_KEY in plan.attributes or plan.origin == "azure-adu"):
+        wants_manifest = ADU_MANIFEST_KEY in plan.attributes or plan.origin == "azure-adu"
+        if manifest is not None and manifest.raw != plan.attributes.get(ADU_MANIFEST_KEY):
+            manifest = None  # verified for another version of this job: never reuse it
+        if manifest is None and wants_manifest:
             self.check_plan(plan)
             with self._lock:
                 manifest = self._manifests.get(plan.job_id)

@@ -241,7 +241,7 @@ def test_adu_refusals() -> None:
     with pytest.raises(ManifestError, match="not listed"):
         verifier = adu_verifier()
         verifier.check_plan(adu_plan())
-        verifier.begin(UpdatePlan("wf-1", "azure-adu", (FileTarget("other.swu", 5),)), FileTarget("other.swu", 5))
+        verifier.begin(adu_plan(), FileTarget("other.swu", 5))
 
 
 def test_adu_plan_digest_must_agree_with_manifest() -> None:
@@ -274,3 +274,14 @@ def test_another_validly_signed_file_is_refused_for_this_job() -> None:
     sign_detached(other_firmware, SIGNER)  # the attacker has a valid signature for the other file too
     with pytest.raises(SignatureInvalidError):
         run(verifier, plan, other_firmware)
+
+
+def test_a_remembered_manifest_is_not_reused_for_a_changed_plan() -> None:
+    verifier = adu_verifier()
+    verifier.check_plan(adu_plan())
+    token = adu_plan().attributes["adu_manifest_signature"]
+    changed = adu_plan(adu_manifest().replace("1.1", "6.6"), signature=token)  # same job id, unsigned change
+    with pytest.raises(SignatureInvalidError):
+        verifier.begin(changed, changed.files[0])
+    plain = UpdatePlan("wf-1", "custom", (FileTarget("x", 1, integrity=Integrity(crc16_xmodem=0)),))
+    verifier.begin(plain, plain.files[0])  # a plan without a manifest does not pick up the remembered one
