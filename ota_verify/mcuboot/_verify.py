@@ -14,12 +14,14 @@ import logging
 import struct
 import uuid
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ota_core.errors import ConfigurationError
 from ota_core.protocols import ImageInfo, SlotReader
+from ota_core.versions import Version
 from ota_verify.errors import (
     DependencyError,
     DigestMismatchError,
@@ -71,6 +73,14 @@ _PROTECTED_ONLY = {
     TlvType.BOOT_RECORD,
 }
 _UNIQUE_PROTECTED = {TlvType.SEC_CNT, TlvType.UUID_VID, TlvType.UUID_CID, TlvType.BOOT_RECORD}
+
+
+class BootRollbackCheck(Protocol):
+    """What the image validator needs from an anti-rollback policy (``AntiRollbackPolicy`` fits)."""
+
+    def check(self, version: Version, *, security_counter: int | None = None, for_boot: bool = False) -> None:
+        """Raise a ``PolicyError`` if ``version`` / ``security_counter`` may not run."""
+        ...
 
 
 @attrs.frozen
@@ -127,7 +137,9 @@ class McubootVerifier:
     equal); ``load_addr`` (when set, ``ih_load_addr`` must equal it); ``installed_versions`` (image id
     to running version, used for DEPENDENCY TLVs: an image with dependencies is refused when this is
     not given or the dependency is unmet; ``check_dependencies=False`` only reports them, for
-    inspection tools).
+    inspection tools); ``boot_rollback`` (e.g. ``AntiRollbackPolicy``) is asked at ``validate`` time
+    whether the slot's version and security counter are still acceptable to boot (``for_boot=True``:
+    the confirmed floor itself boots, anything older does not).
     """
 
     def __init__(
@@ -142,8 +154,10 @@ class McubootVerifier:
         load_addr: int | None = None,
         installed_versions: Mapping[int, McubootVersion] | None = None,
         check_dependencies: bool = True,
+        boot_rollback: BootRollbackCheck | None = None,
     ) -> None:
         self._keys = key_ring
+        self._boot_rollback = boot_rollback
         self._allowed_flags = allowed_flags
         self._allow_unknown_unprotected = allow_unknown_unprotected
         self._require_signature = require_signature
@@ -157,7 +171,12 @@ class McubootVerifier:
 
     def validate(self, slot: SlotReader) -> ImageInfo:
         """Validate the image in ``slot`` (trailing slot bytes allowed); implements ``ImageValidator``."""
-        return self.verify_reader(slot.read, slot.size, allow_trailing=True).to_image_info()
+        result = self.verify_reader(slot.read, slot.size, allow_trailing=True)
+        if self._boot_rollback is not None:
+            self._boot_rollback.check(
+                result.version.to_version(), security_counter=result.security_counter, for_boot=True
+            )
+        return result.to_image_info()
 
     # --- entry points ----------------------------------------------------------------------------
 

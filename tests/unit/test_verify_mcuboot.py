@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import uuid
+from pathlib import Path
 
 import attrs
 import pytest
@@ -451,3 +452,19 @@ def test_external_signature_with_unsupported_rsa_size() -> None:
     options = SignOptions(version=McubootVersion(1, 0, 0), header_size=32, pad_header=True)
     with pytest.raises(ConfigurationError, match="RSA-4096"):
         build_image(FIRMWARE, None, options, fixed_signature=b"x" * 512, fixed_public_key=big.public_key())
+
+
+def test_boot_time_rollback_check(tmp_path: Path) -> None:
+    from ota_core.state_store import FileStateStore
+    from ota_verify.errors import DowngradeError
+    from ota_verify.rollback import AntiRollbackPolicy
+
+    policy = AntiRollbackPolicy(FileStateStore(tmp_path))
+    policy.confirm(Version(2, 0, 0), security_counter=2)
+    verifier = McubootVerifier(ring("ecdsa-p256"), boot_rollback=policy)
+    assert verifier.validate(Slot(signed_image(version=McubootVersion(2, 0, 0), security_counter=2))).version.major == 2
+    assert verifier.validate(Slot(signed_image(version=McubootVersion(3, 0, 0), security_counter=3))).version.major == 3
+    with pytest.raises(DowngradeError):
+        verifier.validate(Slot(signed_image(version=McubootVersion(1, 9, 9))))
+    with pytest.raises(DowngradeError):
+        verifier.validate(Slot(signed_image(version=McubootVersion(3, 0, 0), security_counter=1)))
