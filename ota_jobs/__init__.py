@@ -7,6 +7,7 @@ parsers (``afr_ota``, generic HTTP, MXChip firmware twin, Device Update manifest
 
 # --- AWS IoT Jobs and job-document parsers (begin) ---
 from ota_jobs.aws import (
+    AwsJobsClient,
     JobsCore,
     JobsRejectedError,
     JobsTopics,
@@ -27,6 +28,7 @@ __all__ = [
     # --- AWS IoT Jobs and job-document parsers (begin) ---
     "AfrOtaParser",
     "AfrOtaParserConfig",
+    "AwsJobsClient",
     "HttpDocumentParser",
     "HttpDocumentParserConfig",
     "JobTracker",

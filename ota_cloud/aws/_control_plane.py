@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from ota_cloud.aws._errors import ServiceError
+from ota_core.errors import OtaError
 
 __all__ = ["ControlPlaneServer", "OperationHandler", "OperationRequest", "OperationResponse"]
 
@@ -105,9 +106,7 @@ class ControlPlaneServer:
         """
         route = _Route(name, method.upper(), tuple(_split(path)), handler)
         with self._lock:
-            self._routes = [
-                r for r in self._routes if (r.method, r.segments) != (route.method, route.segments)
-            ]
+            self._routes = [r for r in self._routes if (r.method, r.segments) != (route.method, route.segments)]
             self._routes.append(route)
 
     @property
@@ -120,9 +119,7 @@ class ControlPlaneServer:
         """Serve in a background thread."""
         if self._thread is not None:
             return
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="aws-control-plane", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-control-plane", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -154,14 +151,15 @@ class ControlPlaneServer:
                 result = route.handler(request)
             except ServiceError as error:
                 return _error(error)
+            except OtaError as error:
+                _log.error("operation %s failed: %s", route.name, error)
+                return _error(ServiceError("InternalFailureException", str(error), status=500))
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 return _error(ServiceError("SerializationException", "the request body is not JSON"))
             response = result if isinstance(result, OperationResponse) else OperationResponse(result)
             payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
             return response.status, payload, {}
-        return _error(
-            ServiceError("UnknownOperationException", f"no operation for {method} {parsed.path}", status=404)
-        )
+        return _error(ServiceError("UnknownOperationException", f"no operation for {method} {parsed.path}", status=404))
 
     def _make_handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         server = self

@@ -310,9 +310,7 @@ class JobsService:
             raise _RejectedError("InvalidJson", "the payload must be a JSON object")
         return request
 
-    def _dispatch(
-        self, thing: str, parts: list[str], request: dict[str, Any], out: list[Outgoing]
-    ) -> dict[str, Any]:
+    def _dispatch(self, thing: str, parts: list[str], request: dict[str, Any], out: list[Outgoing]) -> dict[str, Any]:
         if parts == ["get"]:
             return self._get_pending(thing)
         if parts == ["start-next"]:
@@ -380,22 +378,16 @@ class JobsService:
             if execution is None or (number is not None and number != execution.execution_number):
                 raise _RejectedError("ResourceNotFound", f"job execution {job_id} of {thing} does not exist")
             if not execution.is_pending:
-                raise _RejectedError(
-                    "TerminalStateReached", f"job execution {job_id} is {execution.status}", execution
-                )
+                raise _RejectedError("TerminalStateReached", f"job execution {job_id} is {execution.status}", execution)
         return {"execution": self._execution_json(execution, include_document=include)}
 
-    def _update(
-        self, thing: str, job_id: str, request: Mapping[str, Any], out: list[Outgoing]
-    ) -> dict[str, Any]:
+    def _update(self, thing: str, job_id: str, request: Mapping[str, Any], out: list[Outgoing]) -> dict[str, Any]:
         execution = self._state.executions.get((job_id, thing))
         if execution is None:
             raise _RejectedError("ResourceNotFound", f"job execution {job_id} of {thing} does not exist")
         status = request.get("status")
         if status not in _DEVICE_STATUSES:
-            raise _RejectedError(
-                "InvalidRequest", "status must be IN_PROGRESS, SUCCEEDED, FAILED or REJECTED"
-            )
+            raise _RejectedError("InvalidRequest", "status must be IN_PROGRESS, SUCCEEDED, FAILED or REJECTED")
         details = self._status_details(request)
         step = self._step_timeout(request)
         expected = request.get("expectedVersion")
@@ -407,9 +399,7 @@ class JobsService:
         if number is not None and number != execution.execution_number:
             raise _RejectedError("ResourceNotFound", f"job execution {job_id} #{number} does not exist")
         if expected is not None and expected != execution.version_number:
-            raise _RejectedError(
-                "VersionMismatch", "expectedVersion does not match the current version", execution
-            )
+            raise _RejectedError("VersionMismatch", "expectedVersion does not match the current version", execution)
         if status not in _ALLOWED.get(execution.status, ()):
             raise _RejectedError(
                 "InvalidStateTransition",
@@ -499,9 +489,7 @@ class JobsService:
             raise ServiceError.invalid("document is not valid JSON") from None
         presigned = body.get("presignedUrlConfig")
         if PLACEHOLDER_PATTERN.search(document) and not presigned:
-            raise ServiceError.invalid(
-                "the document holds a presigned-URL placeholder: presignedUrlConfig is required"
-            )
+            raise ServiceError.invalid("the document holds a presigned-URL placeholder: presignedUrlConfig is required")
         if presigned is not None:
             expires = presigned.get("expiresInSec", 1800) if isinstance(presigned, dict) else None
             if not isinstance(expires, int) or not 60 <= expires <= 3600:
@@ -703,15 +691,11 @@ class JobsService:
             summary["startedAt"] = execution.started_at
         return summary
 
-    def describe_job_execution(
-        self, job_id: str, thing_name: str, execution_number: int | None
-    ) -> dict[str, Any]:
+    def describe_job_execution(self, job_id: str, thing_name: str, execution_number: int | None) -> dict[str, Any]:
         """DescribeJobExecution (control plane)."""
         with self._lock:
             execution = self._state.executions.get((job_id, thing_name))
-            if execution is None or (
-                execution_number is not None and execution_number != execution.execution_number
-            ):
+            if execution is None or (execution_number is not None and execution_number != execution.execution_number):
                 raise ServiceError.not_found(f"job execution {job_id} of {thing_name} does not exist")
             return {"execution": self._execution_api_json(execution)}
 
@@ -722,9 +706,7 @@ class JobsService:
         with self._lock:
             if thing_name not in self._state.things:
                 raise ServiceError.not_found(f"thing {thing_name} does not exist")
-            executions = sorted(
-                self._executions_of(thing_name), key=lambda e: (e.queued_at, self._job_sequence(e))
-            )
+            executions = sorted(self._executions_of(thing_name), key=lambda e: (e.queued_at, self._job_sequence(e)))
             return [
                 {"jobId": e.job_id, "jobExecutionSummary": self._execution_summary(e)}
                 for e in executions

@@ -3,6 +3,7 @@ a job tracker that turns replies and notifications into job events, and ``AwsJob
 over ``ota_core``'s MQTT connection that implements the ``JobSource`` protocol.
 """
 
+from ota_jobs.aws._client import AwsJobsClient
 from ota_jobs.aws._core import JobsCore, JobsEvent, JobsIncoming, JobsReply, OutgoingRequest
 from ota_jobs.aws._errors import (
     InvalidJobIdError,
@@ -106,12 +107,3 @@ __all__ = [
     "validate_step_timeout",
     "validate_thing_name",
 ]
-
-
-def __getattr__(name: str) -> object:
-    """Import the MQTT adapter lazily, so the sans-I/O core works without the connection module."""
-    if name == "AwsJobsClient":
-        from ota_jobs.aws._client import AwsJobsClient  # noqa: PLC0415
-
-        return AwsJobsClient
-    raise AttributeError(name)

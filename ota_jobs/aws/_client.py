@@ -14,10 +14,9 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
-from ota_core.mqtt import MqttConnection, MqttMessage, Subscription
-
 from ota_core.errors import OtaError
 from ota_core.models import JobEvent, JobStatus, StatusReport
+from ota_core.mqtt import MqttConnection, MqttMessage, Subscription
 from ota_jobs.aws._core import JobsCore, JobsEvent, JobsReply, OutgoingRequest, ReplyBody
 from ota_jobs.aws._errors import JobsMessageError, JobsVersionMismatchError
 from ota_jobs.aws._identifiers import NEXT_JOB_ID
@@ -147,10 +146,8 @@ class AwsJobsClient:
     def start_next(
         self, *, status_details: Mapping[str, str] | None = None, step_timeout_in_minutes: int | None = None
     ) -> ExecutionReply:
-        """StartNextPendingJobExecution; also updates the tracker (and emits events if started)."""
-        request = self._core.start_next(
-            status_details=status_details, step_timeout_in_minutes=step_timeout_in_minutes
-        )
+        """StartNextPendingJobExecution; the tracker sees the answer (events only for what is new)."""
+        request = self._core.start_next(status_details=status_details, step_timeout_in_minutes=step_timeout_in_minutes)
         body = self._exchange(request)
         assert isinstance(body, ExecutionReply)
         self._observe_execution_reply(body)
@@ -245,7 +242,7 @@ class AwsJobsClient:
 
     def _observe_execution_reply(self, body: ExecutionReply) -> None:
         with self._lock:
-            self._emit(self._tracker.observe_next(body.execution, body.timestamp, explicit=True))
+            self._emit(self._tracker.observe_next(body.execution, body.timestamp))
 
     def _on_connection_change(self, connected: bool) -> None:
         if not connected or not self._listening:

@@ -97,9 +97,7 @@ class JobsCore:
     def get_pending(self) -> OutgoingRequest:
         """GetPendingJobExecutions."""
         token = self.new_client_token()
-        return OutgoingRequest(
-            JobsApi.GET_PENDING, self.topics.get_pending(), encode_get_pending(token), token
-        )
+        return OutgoingRequest(JobsApi.GET_PENDING, self.topics.get_pending(), encode_get_pending(token), token)
 
     def start_next(
         self, *, status_details: Mapping[str, str] | None = None, step_timeout_in_minutes: int | None = None
@@ -121,9 +119,7 @@ class JobsCore:
         """DescribeJobExecution of ``job_id`` (``$next`` by default), without changing its status."""
         job_id = validate_job_id(job_id, allow_next=True)
         token = self.new_client_token()
-        payload = encode_describe(
-            token, execution_number=execution_number, include_job_document=include_job_document
-        )
+        payload = encode_describe(token, execution_number=execution_number, include_job_document=include_job_document)
         return OutgoingRequest(JobsApi.DESCRIBE, self.topics.describe(job_id), payload, token, job_id)
 
     def update(

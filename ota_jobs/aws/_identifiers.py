@@ -94,11 +94,7 @@ def validate_status_details(details: Mapping[Any, Any]) -> dict[str, str]:
 
 def validate_step_timeout(minutes: object) -> int:
     """Return ``minutes`` if it is an integer in 1..10080, else raise ``JobsRequestError``."""
-    if (
-        isinstance(minutes, bool)
-        or not isinstance(minutes, int)
-        or not 1 <= minutes <= MAX_STEP_TIMEOUT_MINUTES
-    ):
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_STEP_TIMEOUT_MINUTES:
         raise JobsRequestError(
             f"stepTimeoutInMinutes is an integer in 1..{MAX_STEP_TIMEOUT_MINUTES}",
             details={"value": repr(minutes)[:50]},

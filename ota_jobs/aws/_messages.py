@@ -201,9 +201,7 @@ def _status(value: object, *, required: bool = True) -> JobStatus | None:
 def _status_details(value: object) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise _fail("statusDetails must be a map of strings to strings")
     return dict(value)
 

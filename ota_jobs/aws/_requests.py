@@ -23,9 +23,7 @@ __all__ = [
     "encode_update",
 ]
 
-DEVICE_SETTABLE_STATUSES = frozenset(
-    {JobStatus.IN_PROGRESS, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.REJECTED}
-)
+DEVICE_SETTABLE_STATUSES = frozenset({JobStatus.IN_PROGRESS, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.REJECTED})
 
 
 def _dump(body: Mapping[str, Any]) -> bytes:

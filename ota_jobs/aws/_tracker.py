@@ -44,9 +44,7 @@ def _event_from_execution(kind: JobEventKind, execution: JobExecution, thing_nam
         "version_number": execution.version_number,
         "execution_number": execution.execution_number,
     }
-    return JobEvent(
-        kind=kind, job_id=execution.job_id, document=execution.job_document or {}, attributes=attributes
-    )
+    return JobEvent(kind=kind, job_id=execution.job_id, document=execution.job_document or {}, attributes=attributes)
 
 
 class JobTracker:
@@ -128,18 +126,14 @@ class JobTracker:
             _log.info("ignoring job %s in terminal status %s", execution.job_id, execution.status.value)
             return []
         if execution.job_id in self._finished and not explicit:
-            _log.info(
-                "ignoring a notification for job %s that this device already finished", execution.job_id
-            )
+            _log.info("ignoring a notification for job %s that this device already finished", execution.job_id)
             return []
         events = []
         active = self._active
         if active is not None and active.job_id != execution.job_id:
             events.extend(self._lost_active())
             active = None
-        new_active = ActiveJob(
-            execution.job_id, execution.status, execution.version_number, execution.execution_number
-        )
+        new_active = ActiveJob(execution.job_id, execution.status, execution.version_number, execution.execution_number)
         if active is None or explicit:
             self._active = new_active
             events.append(_event_from_execution(JobEventKind.NEW, execution, self._thing_name))

@@ -99,9 +99,7 @@ class AfrOtaParser:
         }
         if stream_name is not None:
             attributes["stream_name"] = stream_name
-        return UpdatePlan(
-            job_id=job_id, origin=AFR_OTA_ORIGIN, files=tuple(f[0] for f in files), attributes=attributes
-        )
+        return UpdatePlan(job_id=job_id, origin=AFR_OTA_ORIGIN, files=tuple(f[0] for f in files), attributes=attributes)
 
     # --- pieces ----------------------------------------------------------------------------------
 
@@ -195,9 +193,7 @@ class AfrOtaParser:
         safe_relative_path(path, allow_absolute=not self.config.filepath_is_path)
         return path
 
-    def _signatures(
-        self, item: Mapping[str, Any], certfile: str | None
-    ) -> tuple[tuple[Signature, ...], list[str]]:
+    def _signatures(self, item: Mapping[str, Any], certfile: str | None) -> tuple[tuple[Signature, ...], list[str]]:
         signatures: list[Signature] = []
         keys: list[str] = []
         allowed = self.config.signature_keys
@@ -215,9 +211,7 @@ class AfrOtaParser:
                 raise JobDocumentError("a signature must be a non-empty base64 string", details={"key": key})
             raw = decode_base64(value, key)
             if not raw or len(raw) > _MAX_SIGNATURE_BYTES:
-                raise JobDocumentError(
-                    "a signature has an implausible length", details={"key": key, "bytes": len(raw)}
-                )
+                raise JobDocumentError("a signature has an implausible length", details={"key": key, "bytes": len(raw)})
             signatures.append(
                 Signature(
                     value=raw,

@@ -48,9 +48,7 @@ def document_size(document: Mapping[str, Any]) -> int:
         ) from None
 
 
-def read_uint(
-    value: object, field: str, *, maximum: int, minimum: int = 0, allow_numeric_string: bool = True
-) -> int:
+def read_uint(value: object, field: str, *, maximum: int, minimum: int = 0, allow_numeric_string: bool = True) -> int:
     """An unsigned integer from a JSON number or (if allowed) a string of digits, within bounds."""
     number: int
     if isinstance(value, bool):
@@ -64,9 +62,7 @@ def read_uint(
             f"{field} must be an unsigned integer", details={"field": field, "value": repr(value)[:50]}
         )
     if not minimum <= number <= maximum:
-        raise JobDocumentError(
-            f"{field} must be in {minimum}..{maximum}", details={"field": field, "value": number}
-        )
+        raise JobDocumentError(f"{field} must be in {minimum}..{maximum}", details={"field": field, "value": number})
     return number
 
 
@@ -100,7 +96,5 @@ def safe_relative_path(path: str, *, allow_absolute: bool = False) -> PurePosixP
         pure = pure.relative_to("/")
     parts = pure.parts
     if not parts or any(part in ("..", ".") for part in path.split("/")):
-        raise UnsafeFilePathError(
-            "file path must not hold '..' or '.' components", details={"path": path[:200]}
-        )
+        raise UnsafeFilePathError("file path must not hold '..' or '.' components", details={"path": path[:200]})
     return pure

@@ -110,9 +110,7 @@ class HttpDocumentParser:
         try:
             return Version.parse(value)
         except (OtaError, ValueError):
-            raise JobDocumentError(
-                "version is not a semantic version", details={"version": value[:50]}
-            ) from None
+            raise JobDocumentError("version is not a semantic version", details={"version": value[:50]}) from None
 
     def _file(self, index: int, item: object) -> FileTarget:
         if not isinstance(item, Mapping):
@@ -143,9 +141,7 @@ class HttpDocumentParser:
         if not isinstance(value, str) or not value or len(value) > _MAX_URL:
             raise JobDocumentError("url must be a non-empty string", details={"index": index})
         if is_unresolved_placeholder(value):
-            raise JobDocumentError(
-                "url still holds an unresolved presigned-URL placeholder", details={"index": index}
-            )
+            raise JobDocumentError("url still holds an unresolved presigned-URL placeholder", details={"index": index})
         try:
             parts = urllib.parse.urlsplit(value)
         except ValueError:

@@ -27,9 +27,7 @@ from ota_jobs.parsers import default_parser_chain
 json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=30,
 )
 field_names = st.sampled_from(
@@ -55,9 +53,7 @@ field_names = st.sampled_from(
 statuses = st.sampled_from(["QUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED", "CANCELED", "BOGUS"])
 structured = st.recursive(
     st.none() | st.integers(-5, 2**40) | statuses | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(field_names | statuses, children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(field_names | statuses, children, max_size=5),
     max_leaves=25,
 )
 payloads = (

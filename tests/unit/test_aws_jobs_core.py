@@ -128,9 +128,7 @@ def test_cancellation_and_nothing_pending() -> None:
     assert [e.kind for e in events] == [JobEventKind.CANCELLED, JobEventKind.NOTHING_PENDING]
     assert events[0].job_id == "j1"
     assert tracker.observe_next(None, ts(3)) == []  # already told
-    assert [e.kind for e in tracker.observe_next(None, ts(3), explicit=True)] == [
-        JobEventKind.NOTHING_PENDING
-    ]
+    assert [e.kind for e in tracker.observe_next(None, ts(3), explicit=True)] == [JobEventKind.NOTHING_PENDING]
 
 
 def test_different_job_replaces_the_active_one() -> None:

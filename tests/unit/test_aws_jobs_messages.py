@@ -141,9 +141,7 @@ def test_timestamps_in_seconds_or_milliseconds() -> None:
 
 
 def test_document_as_string_is_tolerated() -> None:
-    reply = decode_execution_reply(
-        b'{"execution":{"jobId":"j","status":"IN_PROGRESS","jobDocument":"{\\"a\\":1}"}}'
-    )
+    reply = decode_execution_reply(b'{"execution":{"jobId":"j","status":"IN_PROGRESS","jobDocument":"{\\"a\\":1}"}}')
     assert reply.execution is not None
     assert reply.execution.job_document == {"a": 1}
 

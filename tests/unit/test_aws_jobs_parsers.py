@@ -178,9 +178,7 @@ def test_all_signature_variants_and_key_selection() -> None:
         ("sha1", "ecdsa"),
         ("sha256", "ecdsa"),
     }
-    only = parse(
-        doc, AfrOtaParserConfig(signature_keys=frozenset({"sig-sha256-rsa"}), max_file_size=2**32 - 1)
-    )
+    only = parse(doc, AfrOtaParserConfig(signature_keys=frozenset({"sig-sha256-rsa"}), max_file_size=2**32 - 1))
     assert [s.signature_algorithm for s in only.files[0].integrity.signatures] == ["rsa"]
 
 
