@@ -18,8 +18,8 @@ MINUTE = 0.5
 """A stand-in "minute" in the tests, so that step timeouts expire quickly."""
 
 
-@pytest.fixture
-def aws_standin(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[AwsIotStandIn]:
+@pytest.fixture(name="aws_standin")
+def aws_standin_fixture(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[AwsIotStandIn]:
     """A started AWS IoT stand-in on the test broker, state in a temporary directory."""
     standin = AwsIotStandIn(mosquitto.url, tmp_path / "aws-state", minute_seconds=MINUTE, tick_interval=0.05)
     standin.start()
@@ -29,14 +29,14 @@ def aws_standin(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[AwsIotSt
         standin.close()
 
 
-@pytest.fixture
-def iot(aws_standin: AwsIotStandIn) -> Any:
+@pytest.fixture(name="iot")
+def iot_fixture(aws_standin: AwsIotStandIn) -> Any:
     """A boto3 ``iot`` client pointed at the stand-in."""
     return aws_standin.boto3_client()
 
 
-@pytest.fixture
-def device_connection(mosquitto: MosquittoBroker) -> Iterator[Callable[[str], MqttConnection]]:
+@pytest.fixture(name="device_connection")
+def device_connection_fixture(mosquitto: MosquittoBroker) -> Iterator[Callable[[str], MqttConnection]]:
     """Make connected device connections; all are closed at teardown."""
     made: list[MqttConnection] = []
 

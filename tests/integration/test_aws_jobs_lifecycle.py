@@ -22,12 +22,12 @@ from ota_jobs.aws import (
     JobsVersionMismatchError,
 )
 from ota_jobs.parsers import NoParserAcceptedError, default_parser_chain, rejection_report
-from tests.aws_jobs_fixtures import (  # noqa: F401 - fixtures
+from tests.aws_jobs_fixtures import (  # noqa: F401 - fixtures are found by their registered names
     EventLog,
-    aws_standin,
+    aws_standin_fixture,
     create_job,
-    device_connection,
-    iot,
+    device_connection_fixture,
+    iot_fixture,
 )
 
 pytestmark = pytest.mark.broker
@@ -273,7 +273,7 @@ def test_bad_and_foreign_messages_are_ignored(
     aws_standin: AwsIotStandIn, iot: Any, device_connection: Callable[[str], MqttConnection]
 ) -> None:
     iot.create_thing(thingName="dev-11")
-    client, log = make_device(device_connection, "dev-11")
+    _client, log = make_device(device_connection, "dev-11")
     attacker = device_connection("attacker")
     topic = "$aws/things/dev-11/jobs"
     attacker.publish(f"{topic}/notify-next", b"not json")
