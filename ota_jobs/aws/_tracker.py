@@ -104,8 +104,9 @@ class JobTracker:
     ) -> list[JobEvent]:
         """Events for "this is the next job" (a notify-next, or a reply to start-next/describe $next).
 
-        ``explicit`` marks the answer to a request the device made: it is always answered with an event,
-        while a notification that repeats what is known produces none.
+        ``explicit`` marks the answer to a request the device made: it bypasses the timestamp ordering and
+        the memory of finished jobs, and "nothing pending" is always reported; a job already delivered at
+        the same version is not delivered twice.
         """
         if not explicit and self._is_stale(timestamp):
             return []
@@ -134,7 +135,7 @@ class JobTracker:
             events.extend(self._lost_active())
             active = None
         new_active = ActiveJob(execution.job_id, execution.status, execution.version_number, execution.execution_number)
-        if active is None or explicit:
+        if active is None:
             self._active = new_active
             events.append(_event_from_execution(JobEventKind.NEW, execution, self._thing_name))
             return events
