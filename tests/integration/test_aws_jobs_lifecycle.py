@@ -295,3 +295,15 @@ def test_bad_and_foreign_messages_are_ignored(
     replay["execution"]["versionNumber"] = 9  # type: ignore[index]
     attacker.publish(f"{topic}/notify-next", json.dumps(replay).encode())
     assert log.empty_for(0.5)
+
+
+def test_job_created_while_broker_was_down_arrives_after_reconnect(
+    mosquitto: MosquittoBroker, iot: Any, device_connection: Callable[[str], MqttConnection]
+) -> None:
+    iot.create_thing(thingName="dev-12")
+    _client, log = make_device(device_connection, "dev-12")
+    mosquitto.stop()
+    create_job(iot, "job-offline", ["dev-12"], AFR_DOC)  # the stand-in cannot notify anyone now
+    mosquitto.start()
+    event = log.next(timeout=30)  # the client asks for the next job again once reconnected
+    assert (event.kind, event.job_id) == (JobEventKind.NEW, "job-offline")
