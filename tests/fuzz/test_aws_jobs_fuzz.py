@@ -10,6 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ota_cloud.aws import ControlPlaneServer, JobsService, thing_arn
+from ota_cloud.aws._operations import register_jobs_operations
+from ota_core.clock import ManualClock
 from ota_core.errors import OtaError
 from ota_core.models import JobEvent, JobEventKind
 from ota_jobs.aws import (
@@ -161,3 +164,37 @@ def test_parsers_raise_only_typed_errors(document: dict[str, Any]) -> None:
     except OtaError:
         return
     assert all(target.size > 0 for target in plan.files)
+
+
+request_suffixes = st.sampled_from(
+    ["get", "start-next", "$next/get", "j1/get", "j1/update", "j2/update", "bogus", "j1/get/x", "notify"]
+)
+
+
+@FUZZ
+@given(suffix=request_suffixes, payload=payloads)
+def test_standin_data_plane_answers_everything(suffix: str, payload: bytes) -> None:
+    service = JobsService(clock=ManualClock())
+    service.create_thing("t1")
+    service.create_job("j1", {"document": '{"a":1}', "targets": [thing_arn("t1")]})
+    out = service.handle_mqtt(f"$aws/things/t1/jobs/{suffix}", payload)
+    for message in out:
+        assert isinstance(json.loads(message.payload), dict)
+
+
+bodies = json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=100)
+paths = st.sampled_from(["/things/t1", "/jobs/j1", "/jobs", "/jobs/j1/cancel", "/things/t1/jobs/j1", "/x"])
+
+
+@FUZZ
+@given(method=st.sampled_from(["GET", "PUT", "POST", "DELETE"]), path=paths, body=bodies)
+def test_standin_control_plane_answers_everything(method: str, path: str, body: bytes) -> None:
+    server = ControlPlaneServer()
+    try:
+        register_jobs_operations(server, JobsService(clock=ManualClock()), lambda _messages: None)
+        status, payload, _ = server.dispatch(method, path + "?force=true&maxResults=2", {}, body)
+        assert 200 <= status < 600
+        if payload:
+            json.loads(payload)
+    finally:
+        server.close()
