@@ -181,18 +181,17 @@ class AwsJobsClient:
         include_job_document: bool = False,
     ) -> UpdateReply:
         """UpdateJobExecution; with ``use_expected_version`` the tracked version is sent unless given."""
-        parsed = JobStatus(status) if isinstance(status, str) and status in JobStatus.__members__ else status
         with self._lock:
             if expected_version is None and self._use_expected_version:
                 expected_version = self._tracker.version_of(job_id)
-        request = self._core.update(
+        if step_timeout_in_minutes is None and status == JobStatus.IN_PROGRESS:
+            step_timeout_in_minutes = self._step_timeout
+        request = self._core.update(  # validates everything, including the status, before sending
             job_id,
-            parsed,
+            status,
             status_details=status_details,
             expected_version=expected_version,
-            step_timeout_in_minutes=step_timeout_in_minutes
-            if step_timeout_in_minutes is not None
-            else (self._step_timeout if parsed == JobStatus.IN_PROGRESS else None),
+            step_timeout_in_minutes=step_timeout_in_minutes,
             include_job_document=include_job_document,
         )
         try:
@@ -203,7 +202,7 @@ class AwsJobsClient:
             raise
         assert isinstance(body, UpdateReply)
         with self._lock:
-            self._tracker.observe_update(job_id, JobStatus(parsed), body.execution_state)
+            self._tracker.observe_update(job_id, JobStatus(status), body.execution_state)
         return body
 
     # --- plumbing --------------------------------------------------------------------------------
