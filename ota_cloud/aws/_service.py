@@ -110,7 +110,7 @@ class JobsService:
         self._minute = minute_seconds
         self._lock = threading.RLock()
 
-    # --- helpers ---------------------------------------------------------------------------------
+    # --- internals -------------------------------------------------------------------------------
 
     def _now(self) -> float:
         return self._clock.now().timestamp()

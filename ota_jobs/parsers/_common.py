@@ -1,6 +1,6 @@
 """Helpers shared by the job-document parsers: size limits, numbers, base64, safe file paths.
 
-Every helper raises ``JobDocumentError`` (or a subclass) for bad input, never a raw ``ValueError``.
+Every function here raises ``JobDocumentError`` (or a subclass) for bad input, never a raw ``ValueError``.
 """
 
 from __future__ import annotations
