@@ -208,3 +208,60 @@ def test_sdk_sees_cancellation_and_rejections(sdk: tuple[Any, Inbox], iot: Any) 
     assert missing.code == "ResourceNotFound"
     _update(client, "sdk-cancel", "SUCCEEDED", client_token="u9")
     assert inbox.next("rejected").code == "InvalidStateTransition"
+
+
+def test_sdk_v2_request_response_client(mosquitto: MosquittoBroker, iot: Any) -> None:
+    """The SDK's newer client correlates replies itself (per-request subscriptions, clientToken)."""
+    from awscrt import mqtt_request_response
+
+    iot.create_thing(thingName="sdk-v2")
+    elg = io.EventLoopGroup(1)
+    bootstrap = io.ClientBootstrap(elg, io.DefaultHostResolver(elg))
+    connection = mqtt.Connection(
+        client=mqtt.Client(bootstrap, None),
+        host_name=mosquitto.host,
+        port=mosquitto.port,
+        client_id="sdk-v2",
+        clean_session=True,
+        keep_alive_secs=30,
+    )
+    connection.connect().result(TIMEOUT)
+    try:
+        options = mqtt_request_response.ClientOptions(
+            max_request_response_subscriptions=3, max_streaming_subscriptions=2, operation_timeout_in_seconds=10
+        )
+        client = iotjobs.IotJobsClientV2(connection, options)
+        events: queue.Queue[Any] = queue.Queue()
+        subscribed: queue.Queue[Any] = queue.Queue()
+        stream = client.create_next_job_execution_changed_stream(
+            iotjobs.NextJobExecutionChangedSubscriptionRequest(thing_name="sdk-v2"),
+            awsiot.ServiceStreamOptions(
+                incoming_event_listener=events.put, subscription_status_listener=subscribed.put
+            ),
+        )
+        stream.open()
+        subscribed.get(timeout=TIMEOUT)
+        create_job(iot, "v2-job", ["sdk-v2"], {"v": 2})
+        assert events.get(timeout=TIMEOUT).execution.job_id == "v2-job"
+        started = client.start_next_pending_job_execution(
+            iotjobs.StartNextPendingJobExecutionRequest(thing_name="sdk-v2")
+        ).result(TIMEOUT)
+        assert (started.execution.job_id, started.execution.version_number) == ("v2-job", 2)
+        updated = client.update_job_execution(
+            iotjobs.UpdateJobExecutionRequest(
+                thing_name="sdk-v2",
+                job_id="v2-job",
+                status="SUCCEEDED",
+                expected_version=2,
+                include_job_execution_state=True,
+            )
+        ).result(TIMEOUT)
+        assert updated.execution_state.status == "SUCCEEDED"
+        with pytest.raises(awsiot.V2ServiceException) as caught:
+            client.update_job_execution(
+                iotjobs.UpdateJobExecutionRequest(thing_name="sdk-v2", job_id="v2-job", status="IN_PROGRESS")
+            ).result(TIMEOUT)
+        assert caught.value.modeled_error.code == "InvalidStateTransition"
+        assert events.get(timeout=TIMEOUT).execution is None
+    finally:
+        connection.disconnect().result(TIMEOUT)
