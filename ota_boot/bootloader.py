@@ -102,7 +102,11 @@ class Bootloader:
     def decide(self) -> tuple[SwapType, bool]:
         """Apply the decision table: the swap to perform and whether it resumes an interrupted one."""
         primary, secondary = self.read_trailer("primary"), self.read_trailer("secondary")
-        if primary.magic is MagicState.GOOD and primary.copy_done is FlagState.UNSET and primary.swap_type is not None:
+        if (
+            primary.magic is MagicState.GOOD
+            and primary.copy_done is FlagState.UNSET
+            and primary.swap_type is not None
+        ):
             if primary.swap_type in _SWAPS and primary.swap_size is not None:
                 return SwapType(primary.swap_type), True
             if primary.swap_type != SwapType.NONE:
@@ -116,7 +120,8 @@ class Bootloader:
             if secondary.image_ok is FlagState.UNSET:
                 return SwapType.TEST, False
             raise UnknownSwapStateError(
-                "secondary trailer has a bad image_ok flag", details={"slot": "secondary", "field": "image_ok"}
+                "secondary trailer has a bad image_ok flag",
+                details={"slot": "secondary", "field": "image_ok"},
             )
         if (
             primary.magic is MagicState.GOOD
@@ -197,7 +202,9 @@ class Bootloader:
                 self._note("overwrite-only: a test upgrade is installed permanently")
             self._overwrite()
             return True
-        used = max(self._used_sectors("primary", self.layout.image_sectors + 1), self._used_sectors("secondary"))
+        used = max(
+            self._used_sectors("primary", self.layout.image_sectors + 1), self._used_sectors("secondary")
+        )
         count = max(1, min(used, self.layout.image_sectors))
         trailer = self.layout.trailer
         base = self.layout.trailer_offset("primary")

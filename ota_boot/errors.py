@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class PowerCut(BaseException):  # noqa: N818 - an event of the simulation, not an error of the library
+class PowerCut(BaseException):
     """Raised by the simulated flash when the power is cut.
 
     It derives from ``BaseException`` on purpose: no ``except Exception`` in the code under test may

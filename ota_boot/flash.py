@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
@@ -37,24 +38,32 @@ def _positive_sizes(_instance: object, _attribute: object, value: tuple[int, ...
         raise BootConfigurationError(f"sector sizes must be positive integers, got {value!r}")
 
 
+def _to_sizes(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class FlashLayout:
     """The geometry of a flash device: sector sizes in address order, write unit, erased value."""
 
-    sector_sizes: tuple[int, ...] = attrs.field(converter=tuple, validator=_positive_sizes)
+    sector_sizes: tuple[int, ...] = attrs.field(converter=_to_sizes, validator=_positive_sizes)
     write_alignment: int = 1
     erased_value: int = 0xFF
 
     def __attrs_post_init__(self) -> None:
         if self.write_alignment not in (1, 2, 4, 8, 16, 32):
-            raise BootConfigurationError(f"write alignment must be 1..32 (a power of two), got {self.write_alignment}")
+            raise BootConfigurationError(
+                f"write alignment must be 1..32 (a power of two), got {self.write_alignment}"
+            )
         if self.erased_value not in (0x00, 0xFF):
             raise BootConfigurationError(f"erased value must be 0x00 or 0xFF, got {self.erased_value:#x}")
         if any(size % self.write_alignment for size in self.sector_sizes):
             raise BootConfigurationError("every sector size must be a multiple of the write alignment")
 
     @classmethod
-    def uniform(cls, sector_size: int, count: int, *, write_alignment: int = 1, erased_value: int = 0xFF) -> FlashLayout:
+    def uniform(
+        cls, sector_size: int, count: int, *, write_alignment: int = 1, erased_value: int = 0xFF
+    ) -> FlashLayout:
         """A device of ``count`` sectors of ``sector_size`` bytes each."""
         if count <= 0:
             raise BootConfigurationError(f"sector count must be positive, got {count}")
@@ -199,7 +208,7 @@ class SimFlash:
         self._cut_at = None
 
     def add_bad_region(self, offset: int, length: int, *, failures: int | None = None) -> None:
-        """Make writes and erases touching ``[offset, offset + length)`` fail (``failures`` times, or always)."""
+        """Make writes and erases touching the range fail (``failures`` times, or always)."""
         self._check_range(offset, length)
         self._bad.append(_BadRegion(offset, length, failures))
 
@@ -301,4 +310,3 @@ class SimFlash:
                     f"flash {kind} failed at {offset:#x} (bad region)",
                     details={"offset": offset, "length": length},
                 )
-

@@ -189,7 +189,7 @@ def decode_trailer(layout: TrailerLayout, raw: bytes) -> Trailer:
     """
     if not isinstance(raw, bytes | bytearray) or len(raw) != layout.size:
         raise TrailerCorruptedError(
-            f"trailer must be {layout.size} bytes, got {len(raw) if isinstance(raw, bytes | bytearray) else raw!r}",
+            f"trailer must be {layout.size} bytes of data",
             details={"expected": layout.size},
         )
     erased = layout.erased_value
