@@ -19,10 +19,7 @@ CASES = [
 
 
 def _report(report: SweepReport) -> None:
-    print(
-        f"{report.layout} {report.scenario} {report.mode}: "
-        f"{report.cut_points} cut points, {report.bricks} bricks"
-    )
+    print(f"{report.layout} {report.scenario} {report.mode}: {report.cut_points} cut points, {report.bricks} bricks")
 
 
 @pytest.mark.parametrize(("name", "scenario"), CASES)

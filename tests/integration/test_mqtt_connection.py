@@ -228,9 +228,7 @@ def test_publish_during_endless_outage_raises_instead_of_losing(
 def test_refused_connection_is_a_typed_error(mosquitto: MosquittoBroker) -> None:
     port = mosquitto.port
     mosquitto.stop()
-    connection = MqttConnection(
-        MqttSettings(broker_url=f"mqtt://127.0.0.1:{port}", client_id="c", connect_timeout=0.5)
-    )
+    connection = MqttConnection(MqttSettings(broker_url=f"mqtt://127.0.0.1:{port}", client_id="c", connect_timeout=0.5))
     with pytest.raises(BrokerRefusedError, match="refused"):
         connection.connect()
     with pytest.raises(NotConnectedError):
