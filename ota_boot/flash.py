@@ -227,8 +227,7 @@ class SimFlash:
 
     def is_erased(self, offset: int, length: int) -> bool:
         """True if every byte of the range holds the erased value."""
-        erased = self.layout.erased_value
-        return all(byte == erased for byte in self._data[offset : offset + length])
+        return self._data.count(self.layout.erased_value, offset, offset + length) == length
 
     def write(self, offset: int, data: bytes) -> None:
         """Program ``data`` at ``offset``: aligned, in bounds, onto erased bytes only."""

@@ -196,17 +196,15 @@ def decode_trailer(layout: TrailerLayout, raw: bytes) -> Trailer:
     magic_bytes = bytes(raw[layout.magic_offset :])
     if magic_bytes == BOOT_MAGIC:
         magic = MagicState.GOOD
-    elif all(byte == erased for byte in magic_bytes):
+    elif magic_bytes.count(erased) == len(magic_bytes):
         magic = MagicState.UNSET
     else:
         magic = MagicState.BAD
     info = raw[layout.swap_info_offset]
     size_bytes = bytes(raw[layout.swap_size_offset : layout.swap_size_offset + 4])
     align = layout.write_alignment
-    status = tuple(
-        any(byte != erased for byte in raw[index * align : (index + 1) * align])
-        for index in range(layout.status_entries)
-    )
+    unit = bytes([erased]) * align
+    status = tuple(raw[index * align : (index + 1) * align] != unit for index in range(layout.status_entries))
     return Trailer(
         magic=magic,
         image_ok=_flag(raw, layout.image_ok_offset, erased),
