@@ -102,11 +102,7 @@ class Bootloader:
     def decide(self) -> tuple[SwapType, bool]:
         """Apply the decision table: the swap to perform and whether it resumes an interrupted one."""
         primary, secondary = self.read_trailer("primary"), self.read_trailer("secondary")
-        if (
-            primary.magic is MagicState.GOOD
-            and primary.copy_done is FlagState.UNSET
-            and primary.swap_type is not None
-        ):
+        if primary.magic is MagicState.GOOD and primary.copy_done is FlagState.UNSET and primary.swap_type is not None:
             if primary.swap_type in _SWAPS and primary.swap_size is not None:
                 return SwapType(primary.swap_type), True
             if primary.swap_type != SwapType.NONE:
@@ -202,9 +198,7 @@ class Bootloader:
                 self._note("overwrite-only: a test upgrade is installed permanently")
             self._overwrite()
             return True
-        used = max(
-            self._used_sectors("primary", self.layout.image_sectors + 1), self._used_sectors("secondary")
-        )
+        used = max(self._used_sectors("primary", self.layout.image_sectors + 1), self._used_sectors("secondary"))
         count = max(1, min(used, self.layout.image_sectors))
         trailer = self.layout.trailer
         base = self.layout.trailer_offset("primary")

@@ -36,7 +36,10 @@ class DemoImageValidator:
         """Return the image's version and digest, or raise ``VerificationError``."""
         if slot.size < _HEADER.size + _DIGEST:
             raise VerificationError("slot too small for an image")
-        magic, length, major, minor, patch, _reserved = _HEADER.unpack(slot.read(0, _HEADER.size))
+        header = slot.read(0, _HEADER.size)
+        if len(header) < _HEADER.size:
+            raise VerificationError("no image in slot (too short)")
+        magic, length, major, minor, patch, _reserved = _HEADER.unpack(header)
         if magic != DEMO_MAGIC:
             raise VerificationError("no image in slot (bad magic)", details={"magic": magic.hex()})
         if _HEADER.size + length + _DIGEST > slot.size:

@@ -76,9 +76,7 @@ class DirectorySlots:
     # --- layout ----------------------------------------------------------------------------------
 
     @classmethod
-    def initialise(
-        cls, root: str | os.PathLike[str], factory_image: bytes, **options: object
-    ) -> DirectorySlots:
+    def initialise(cls, root: str | os.PathLike[str], factory_image: bytes, **options: object) -> DirectorySlots:
         """Create the layout with ``factory_image`` in slot A, confirmed (a first boot is no trial)."""
         base = Path(root)
         for slot in ("A", "B"):
@@ -190,16 +188,22 @@ class DirectorySlots:
             self._step("trial-cleared")
 
     def revert(self) -> None:
-        """Switch back to the previous slot, then forget the trial (or cancel a pending activation)."""
-        if self.current_slot() != self.booted_slot and self._trial() is None:
-            self._switch(self.booted_slot)
-            return
+        """Switch back to the previous slot (or cancel a pending activation); idempotent.
+
+        The trial record stays, marked reverted, until the next start drops it, so that a second
+        call in the same run does nothing.
+        """
         trial = self._trial()
-        if trial is None:
+        if trial is not None and trial.get("slot") == self.booted_slot:
+            if trial.get("reverted"):
+                return
+            self._switch(str(trial.get("previous", self.other(self.booted_slot))))
+            self._store.save(_TRIAL, {**trial, "reverted": True})
+            self._step("trial-reverted")
             return
-        self._switch(str(trial.get("previous", self.other(str(trial.get("slot"))))))
-        self._store.delete(_TRIAL)
-        self._step("trial-cleared")
+        if self.current_slot() != self.booted_slot:
+            self._switch(self.booted_slot)
+            self._store.delete(_TRIAL)
 
     # --- launcher side ---------------------------------------------------------------------------
 

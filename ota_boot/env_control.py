@@ -116,9 +116,7 @@ class EnvBootControl:
             # An earlier activation that never booted: deactivate before overwriting (as RAUC does).
             self._store.save(
                 self._scheme.confirm(
-                    self._scheme.activate(
-                        variables, self.booted_slot, attempts=self._attempts, permanent=True
-                    )
+                    self._scheme.activate(variables, self.booted_slot, attempts=self._attempts, permanent=True)
                 )
             )
         target = self._slots[self.inactive_slot]
@@ -185,8 +183,6 @@ class EnvBootControl:
         elif state.slot != self.booted_slot:
             self._store.save(
                 self._scheme.confirm(
-                    self._scheme.activate(
-                        variables, self.booted_slot, attempts=self._attempts, permanent=True
-                    )
+                    self._scheme.activate(variables, self.booted_slot, attempts=self._attempts, permanent=True)
                 )
             )

@@ -52,9 +52,7 @@ class FlashLayout:
 
     def __attrs_post_init__(self) -> None:
         if self.write_alignment not in (1, 2, 4, 8, 16, 32):
-            raise BootConfigurationError(
-                f"write alignment must be 1..32 (a power of two), got {self.write_alignment}"
-            )
+            raise BootConfigurationError(f"write alignment must be 1..32 (a power of two), got {self.write_alignment}")
         if self.erased_value not in (0x00, 0xFF):
             raise BootConfigurationError(f"erased value must be 0x00 or 0xFF, got {self.erased_value:#x}")
         if any(size % self.write_alignment for size in self.sector_sizes):

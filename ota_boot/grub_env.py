@@ -29,12 +29,7 @@ def encode_grub_env(variables: Mapping[str, str], size: int = GRUB_ENV_SIZE) -> 
     """A block of ``size`` bytes holding ``variables`` in the given order."""
     body = bytearray(GRUB_ENV_SIGNATURE + _WARNING)
     for name, value in variables.items():
-        if (
-            not isinstance(name, str)
-            or not name
-            or any(c in name for c in "=\n\\#")
-            or not isinstance(value, str)
-        ):
+        if not isinstance(name, str) or not name or any(c in name for c in "=\n\\#") or not isinstance(value, str):
             raise BootConfigurationError(f"invalid GRUB environment variable {name!r}")
         body += _escape(name) + b"=" + _escape(value) + b"\n"
     if len(body) > size:

@@ -44,18 +44,12 @@ class BootLayout:
         sector = self._uniform_sector_size()
         primary_count, secondary_count = self.primary_size // sector, self.secondary_size // sector
         if self.mode is SwapMode.SWAP_MOVE and primary_count != secondary_count + 1:
-            raise BootConfigurationError(
-                "swap-move needs a primary slot exactly one sector larger than the secondary"
-            )
+            raise BootConfigurationError("swap-move needs a primary slot exactly one sector larger than the secondary")
         if self.mode is SwapMode.OVERWRITE_ONLY and primary_count < secondary_count:
-            raise BootConfigurationError(
-                "overwrite-only needs a primary slot at least as large as the secondary"
-            )
+            raise BootConfigurationError("overwrite-only needs a primary slot at least as large as the secondary")
         for reserved in range(1, secondary_count):
             max_sectors = primary_count - reserved if self.mode is SwapMode.SWAP_MOVE else 0
-            trailer = TrailerLayout(
-                max_sectors, min(self.flash.write_alignment, MAX_ALIGN), self.flash.erased_value
-            )
+            trailer = TrailerLayout(max_sectors, min(self.flash.write_alignment, MAX_ALIGN), self.flash.erased_value)
             if trailer.size <= reserved * sector:
                 break
         else:
@@ -77,15 +71,11 @@ class BootLayout:
                 raise BootConfigurationError(f"slot {offset:#x}+{size:#x} is outside the flash")
             span = self.flash.sector_span(offset, size)
             if span[0][0] != offset or span[-1][0] + span[-1][1] != offset + size:
-                raise BootConfigurationError(
-                    f"slot {offset:#x}+{size:#x} does not start and end on sector boundaries"
-                )
+                raise BootConfigurationError(f"slot {offset:#x}+{size:#x} does not start and end on sector boundaries")
             sizes |= {sector for _start, sector in span}
         if len(sizes) != 1:
             raise BootConfigurationError("both slots must use sectors of one size")
-        first, second = sorted(
-            [(self.primary_offset, self.primary_size), (self.secondary_offset, self.secondary_size)]
-        )
+        first, second = sorted([(self.primary_offset, self.primary_size), (self.secondary_offset, self.secondary_size)])
         if first[0] + first[1] > second[0]:
             raise BootConfigurationError("the slots overlap")
         return sizes.pop()

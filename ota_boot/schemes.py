@@ -38,9 +38,7 @@ def _int(variables: dict[str, str], name: str, default: int) -> int:
     try:
         return int(text, 0)
     except ValueError as error:
-        raise EnvironmentCorruptedError(
-            f"variable {name}={text!r} is not a number", details={name: text}
-        ) from error
+        raise EnvironmentCorruptedError(f"variable {name}={text!r} is not a number", details={name: text}) from error
 
 
 @attrs.frozen
@@ -72,9 +70,7 @@ class CountingScheme:
         left = _int(variables, self.limit_var, 3) - _int(variables, self.count_var, 0) if trial else None
         return SchemeState(slot, trial, left)
 
-    def activate(
-        self, variables: dict[str, str], target: str, *, attempts: int, permanent: bool
-    ) -> dict[str, str]:
+    def activate(self, variables: dict[str, str], target: str, *, attempts: int, permanent: bool) -> dict[str, str]:
         """Boot ``target`` next: on trial with ``attempts`` starts, or permanently."""
         self.other(target)
         out = dict(variables)
@@ -130,9 +126,7 @@ class OrderScheme:
         return self.left_template.format(slot=slot)
 
     def _order(self, variables: dict[str, str]) -> list[str]:
-        order = [
-            slot for slot in variables.get(self.order_var, " ".join(self.slots)).split() if slot in self.slots
-        ]
+        order = [slot for slot in variables.get(self.order_var, " ".join(self.slots)).split() if slot in self.slots]
         return order or list(self.slots)
 
     def initial(self, slot: str) -> dict[str, str]:
@@ -152,9 +146,7 @@ class OrderScheme:
         first = self._order(variables)[0]
         return SchemeState(first, True, 0)
 
-    def activate(
-        self, variables: dict[str, str], target: str, *, attempts: int, permanent: bool
-    ) -> dict[str, str]:
+    def activate(self, variables: dict[str, str], target: str, *, attempts: int, permanent: bool) -> dict[str, str]:
         """Put ``target`` first with fresh attempts (``permanent`` is the same: RAUC has no one-shot)."""
         out = dict(variables)
         out[self.order_var] = f"{target} {self.other(target)}"

@@ -57,9 +57,7 @@ def _check_bounds(offset: int, length: int, capacity: int) -> None:
 class FlashSlotWriter:
     """Writes an image into an erased flash region; implements ``BlockSink``."""
 
-    def __init__(
-        self, flash: FlashDevice, base: int, capacity: int, *, alignment: int, erased_value: int
-    ) -> None:
+    def __init__(self, flash: FlashDevice, base: int, capacity: int, *, alignment: int, erased_value: int) -> None:
         self._flash = flash
         self._base = base
         self._capacity = capacity

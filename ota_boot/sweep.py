@@ -61,9 +61,7 @@ class _Case:
 def standard_layouts(scale: int = 1) -> dict[str, BootLayout]:
     """The flash layouts every sweep covers: small and large sectors, alignments 1..8, 0xFF and 0x00."""
     return {
-        "small-256B-align1-ff": BootLayout.simple(
-            sector_size=256, image_sectors=6 * scale, write_alignment=1
-        ),
+        "small-256B-align1-ff": BootLayout.simple(sector_size=256, image_sectors=6 * scale, write_alignment=1),
         "medium-1K-align4-ff-bootsector": BootLayout.simple(
             sector_size=1024, image_sectors=4 * scale, write_alignment=4, boot_sectors=(16384,)
         ),
@@ -136,9 +134,7 @@ def _scenario(case: _Case, scenario: str) -> tuple[bytes, list[_Phase]]:
     raise ValueError(f"unknown scenario {scenario!r}")  # pragma: no cover - callers use SCENARIOS
 
 
-def _run(
-    case: _Case, initial: bytes, phases: list[_Phase], cuts: Iterable[tuple[int, bool, int | None]]
-) -> SimFlash:
+def _run(case: _Case, initial: bytes, phases: list[_Phase], cuts: Iterable[tuple[int, bool, int | None]]) -> SimFlash:
     """Replay the phases with the given cuts; after the first cut only recovery boots run."""
     flash = SimFlash.from_bytes(case.layout.flash, initial)
     pending = list(cuts)
@@ -185,11 +181,7 @@ def _check(case: _Case, scenario: str, flash: SimFlash, committed: bool | None) 
     booted_first = "new" if _version(first) == "2.0.0" else "old"
     if scenario == "revert" and booted_first != "old":
         return "revert: the rejected image booted again"
-    if (
-        scenario == "upgrade-perm"
-        and committed is not None
-        and booted_first != ("new" if committed else "old")
-    ):
+    if scenario == "upgrade-perm" and committed is not None and booted_first != ("new" if committed else "old"):
         return f"permanent upgrade: {booted_first} image booted, committed={committed}"
     if scenario == "upgrade-test" and committed is False and booted_first != "old":
         return "test upgrade: new image booted before it was activated"
@@ -240,11 +232,7 @@ def _commit_op(case: _Case, initial: bytes, phases: list[_Phase]) -> tuple[int, 
         phase(flash)
     magic = case.layout.trailer_offset("secondary") + case.layout.trailer.magic_offset
     commit = next(
-        (
-            index + 1
-            for index, (kind, offset, _n) in enumerate(flash.op_log)
-            if kind == "write" and offset == magic
-        ),
+        (index + 1 for index, (kind, offset, _n) in enumerate(flash.op_log) if kind == "write" and offset == magic),
         None,
     )
     return flash.ops, commit
@@ -333,9 +321,7 @@ def random_cut_runs(
 def main(argv: list[str] | None = None) -> int:
     """Print the sweep table; ``--large`` uses bigger images and more tear points."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--large", action="store_true", help="4x larger slots, 4 tear points, 200 random runs"
-    )
+    parser.add_argument("--large", action="store_true", help="4x larger slots, 4 tear points, 200 random runs")
     args = parser.parse_args(argv)
     scale, fractions, runs = (4, (0.0, 0.25, 0.5, 0.9), 200) if args.large else (1, (0.5,), 40)
     bricks = points = 0
@@ -350,9 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 random_cut_runs(layout, scenario, runs=runs, seed=7, name=name),
             ]
             for report in reports:
-                out.write(
-                    f"| {name} | {scenario} | {report.mode} | {report.cut_points} | {report.bricks} |\n"
-                )
+                out.write(f"| {name} | {scenario} | {report.mode} | {report.cut_points} | {report.bricks} |\n")
                 points += report.cut_points
                 bricks += report.bricks
                 for failure in report.failures[:5]:

@@ -117,24 +117,3 @@ def test_bad_regions() -> None:
     assert flash.reboot()._bad  # bad regions survive a reboot
     with pytest.raises(WriteOutOfBoundsError):
         flash.add_bad_region(1000, 100)
-
-
-def test_persistence_in_files(tmp_path: object) -> None:
-    from pathlib import Path
-
-    path = Path(str(tmp_path)) / "flash.bin"
-    layout = FlashLayout.uniform(256, 4, write_alignment=2)
-    flash = SimFlash.create(path, layout)
-    flash.write(10, b"hi")
-    reopened = SimFlash.open(path)
-    assert reopened.read(10, 2) == b"hi"
-    assert reopened.layout == layout
-    assert flash.reboot().read(10, 2) == b"hi"
-    path.write_bytes(b"short")
-    with pytest.raises(BootConfigurationError):
-        SimFlash.open(path)
-    with pytest.raises(BootConfigurationError):
-        SimFlash.open(Path(str(tmp_path)) / "missing.bin")
-    with pytest.raises(BootConfigurationError):
-        SimFlash.from_bytes(layout, b"x")
-    assert SimFlash.from_bytes(layout, b"\x00" * 1024).snapshot() == b"\x00" * 1024
