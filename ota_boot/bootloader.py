@@ -34,7 +34,7 @@ import logging
 
 import attrs
 
-from ota_boot.errors import NoBootableImageError, UnknownSwapStateError
+from ota_boot.errors import FlashWriteFailedError, NoBootableImageError, UnknownSwapStateError
 from ota_boot.flash import SimFlash
 from ota_boot.layout import BootLayout, SwapMode
 from ota_boot.trailer import BOOT_MAGIC, FlagState, MagicState, SwapType, Trailer, decode_trailer
@@ -133,6 +133,20 @@ class Bootloader:
         """Run one start: returns what booted, or raises ``NoBootableImageError``."""
         self._notes = []
         performed, resumed = SwapType.NONE, False
+        try:
+            performed, resumed = self._decide_and_swap()
+        except FlashWriteFailedError as error:
+            # A failing flash region: the swap stays recorded and resumes at a later start.
+            self._note(f"flash failure during the swap ({error.message}); trying the primary image")
+        try:
+            image = self.validator.validate(self.reader("primary"))
+        except VerificationError as error:
+            raise NoBootableImageError(
+                f"primary image is not valid: {error.message}", details={"notes": list(self._notes)}
+            ) from error
+        return BootResult("primary", image, performed, resumed, tuple(self._notes))
+
+    def _decide_and_swap(self) -> tuple[SwapType, bool]:
         for _ in range(_MAX_DECISIONS):
             try:
                 swap, resume = self.decide()
@@ -143,22 +157,15 @@ class Bootloader:
                 break
             if resume:
                 self._run_swap(self.read_trailer("primary"))
-                performed, resumed = swap, True
-                break
+                return swap, True
             if swap is SwapType.REVERT and self.read_trailer("secondary").magic is not MagicState.GOOD:
                 if not self._journal_revert():
                     break
                 continue  # the journaled revert is now a permanent swap request
             if self._start_swap(swap):
-                performed = swap
+                return swap, False
             break
-        try:
-            image = self.validator.validate(self.reader("primary"))
-        except VerificationError as error:
-            raise NoBootableImageError(
-                f"primary image is not valid: {error.message}", details={"notes": list(self._notes)}
-            ) from error
-        return BootResult("primary", image, performed, resumed, tuple(self._notes))
+        return SwapType.NONE, False
 
     # --- steps -----------------------------------------------------------------------------------
 

@@ -220,3 +220,27 @@ def test_bad_region_during_install_leaves_the_old_image() -> None:
 def test_layout_rejects_bad_slots(make: object) -> None:
     with pytest.raises(BootConfigurationError):
         make()  # type: ignore[operator]
+
+
+def test_failing_status_area_keeps_the_old_image() -> None:
+    """MCUboot's "status fails" case: the primary trailer cannot be written at all."""
+    flash, layout, control = _device()
+    _stage(control, permanent=True)
+    flash.add_bad_region(layout.trailer_sectors_offset("primary"), layout.trailer_sectors * layout.sector_size)
+    result = Bootloader(flash, layout, VALIDATOR).boot()
+    assert result.image.version == Version(1, 0, 0)
+    assert "flash failure" in result.notes[0]
+
+
+def test_transient_flash_failure_mid_swap_resumes_later() -> None:
+    flash, layout, control = _device()
+    _stage(control, permanent=True)
+    flash.add_bad_region(layout.secondary_offset, layout.sector_size, failures=1)
+    try:
+        first = Bootloader(flash, layout, VALIDATOR).boot()
+        assert "flash failure" in first.notes[0]
+    except NoBootableImageError as error:
+        assert "flash failure" in error.details["notes"][0]
+    result = Bootloader(flash, layout, VALIDATOR).boot()
+    assert result.image.version == Version(2, 0, 0)
+    assert result.resumed
