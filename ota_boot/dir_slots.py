@@ -2,7 +2,7 @@
 
 Layout under a root directory::
 
-    slots/A/image.bin      the bundle of slot A (and whatever an extractor unpacks beside it)
+    slots/A/image.bin      the bundle of slot A
     slots/B/image.bin
     current -> slots/A     the slot the launcher starts; replaced atomically (symlink + rename)
     state/                 crash-safe documents; ``boot-trial`` exists only during a trial
