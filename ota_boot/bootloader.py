@@ -263,7 +263,7 @@ class Bootloader:
             self.flash.write(destination, data)
         self._erase_trailer("secondary")
 
-    # --- helpers ---------------------------------------------------------------------------------
+    # --- internals -------------------------------------------------------------------------------
 
     def _used_sectors(self, slot: str, limit: int | None = None) -> int:
         sector = self.layout.sector_size

@@ -1,4 +1,4 @@
-"""Shared helpers for the ota_boot tests: Debian tools that must exist in CI, demo images."""
+"""Shared utilities for the ota_boot tests: Debian tools that must exist in CI, demo images."""
 
 from __future__ import annotations
 

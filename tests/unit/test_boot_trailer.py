@@ -69,7 +69,7 @@ def test_torn_status_entry_counts_as_done() -> None:
     assert decode_trailer(layout, bytes(raw)).status[0]
 
 
-def test_field_helpers() -> None:
+def test_field_encoders() -> None:
     layout = TrailerLayout(1, 4)
     assert layout.flag() == b"\x01\xff\xff\xff"
     assert layout.swap_info(SwapType.TEST, 1) == b"\x12\xff\xff\xff"
