@@ -187,8 +187,15 @@ class BootControl(Protocol):
         """Prepare the inactive slot for an image of ``size`` bytes and return a writer into it."""
         ...
 
-    def activate(self, *, permanent: bool = False) -> None:
-        """Mark the inactive slot to boot next, on trial unless ``permanent``."""
+    def activate(
+        self, *, permanent: bool = False, expected_sha256: bytes | None = None, image_size: int | None = None
+    ) -> None:
+        """Mark the inactive slot to boot next, on trial unless ``permanent``.
+
+        With ``expected_sha256`` the first ``image_size`` bytes of the slot (the size given to
+        ``open_inactive_slot`` by default) are read back and hashed first, so that what is activated is
+        what was verified; a mismatch raises ``InstallError`` and nothing is activated.
+        """
         ...
 
     def state(self) -> ImageState: ...
