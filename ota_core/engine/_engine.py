@@ -255,7 +255,10 @@ class UpdateEngine:
         if current is None or event.job_id is None:
             return
         cancels = event.kind is JobEventKind.CANCELLED and event.job_id == current
-        replaces = event.kind is JobEventKind.NEW and event.job_id != current and self._config.supersede
+        replaces = self._config.supersede and (
+            (event.kind is JobEventKind.NEW and event.job_id != current)
+            or (event.kind is JobEventKind.CHANGED and event.job_id == current)
+        )
         if cancels or replaces:
             self._interrupt.set()
 
