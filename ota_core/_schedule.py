@@ -12,6 +12,8 @@ import enum
 import math
 import re
 import zoneinfo
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 _UTC = datetime.UTC
-_TARGET_TEXT = re.compile(r"^(\d\d):(\d\d)(?::[0-9]{2})?$")
+_TARGET_TEXT = re.compile(r"([0-9]{2}):([0-9]{2})(?::[0-9]{2})?", re.ASCII)
 
 
 class UpdateKind(enum.StrEnum):
@@ -63,18 +65,26 @@ def _require_aware(now: datetime.datetime) -> None:
         raise ConfigurationError("update-control times must be aware datetimes")
 
 
-def _check_zone(_instance: object, _attribute: object, value: str) -> None:
+def _check_zone(_instance: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"a time zone name must be a string, got {type(value).__name__}")
     resolve_zone(value)
+
+
+def _check_clock_field(limit: int) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, attribute: Any, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+            raise ConfigurationError(f"{attribute.name} must be an integer from 0 to {limit}, got {value!r}")
+
+    return check
 
 
 @attrs.frozen
 class TimeOfDay:
     """A wall-clock time (hour and minute) in a named zone; seconds are not used."""
 
-    hour: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.and_(
-        attrs.validators.ge(0), attrs.validators.le(23))])
-    minute: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.and_(
-        attrs.validators.ge(0), attrs.validators.le(59))])
+    hour: int = attrs.field(validator=_check_clock_field(23))
+    minute: int = attrs.field(validator=_check_clock_field(59))
     zone: str = attrs.field(default="UTC", validator=_check_zone)
 
     def text(self) -> str:
@@ -92,7 +102,7 @@ def parse_target_time(text: str, zone: str = "UTC") -> TimeOfDay | None:
         raise ConfigurationError(f"a target time must be a string, got {type(text).__name__}")
     if text == "":
         return None
-    match = _TARGET_TEXT.match(text)
+    match = _TARGET_TEXT.fullmatch(text)
     if match is None:
         raise ConfigurationError(f"target time {text[:32]!r} is not HH:MM or HH:MM:SS")
     hour, minute = int(match.group(1)), int(match.group(2))
@@ -165,8 +175,10 @@ class MaintenanceWindow:
     duration: datetime.timedelta = attrs.field()
 
     @duration.validator
-    def _check_duration(self, _attribute: object, value: datetime.timedelta) -> None:
-        if not datetime.timedelta(0) < value <= datetime.timedelta(days=1):
+    def _check_duration(self, _attribute: object, value: object) -> None:
+        if not isinstance(value, datetime.timedelta) or not (
+            datetime.timedelta(0) < value <= datetime.timedelta(days=1)
+        ):
             raise ConfigurationError("a maintenance window lasts more than 0 and at most 24 hours")
 
     def contains(self, now: datetime.datetime) -> bool:
