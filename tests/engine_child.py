@@ -1,6 +1,6 @@
 """One power-on of a simulated device, for the killed-in-state matrix.
 
-Usage: engine_child.py WORKDIR KILL_POINT MODE SELF_TEST
+Usage: python -m tests.engine_child WORKDIR KILL_POINT MODE SELF_TEST
   KILL_POINT  a fault-hook point ("state:downloading", "progress:0:16384"), a prefix ending in ":", or "none"
   MODE        "once" (a barrier file stops a second kill) or "always" (a reboot loop)
   SELF_TEST   "pass" or "fail"
@@ -18,10 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from engine_fixtures import FakeJobSource, FileBootControl, FileDownloader, JsonPlanParser, Sha256Verifier
-
 from ota_core import FileStateStore
 from ota_core.engine import EngineConfig, EngineState, SelfTestContext, UpdateEngine
+from tests.engine_fixtures import FakeJobSource, FileBootControl, FileDownloader, JsonPlanParser, Sha256Verifier
 
 RESTART_EXIT = 75
 

@@ -12,16 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine_fixtures import (
-    FakeJobSource,
-    FileBootControl,
-    FileDownloader,
-    JsonPlanParser,
-    Sha256Verifier,
-    job_document,
-    make_image,
-)
-
 from ota_core import Clock, FileStateStore
 from ota_core.engine import (
     EngineConfig,
@@ -31,6 +21,15 @@ from ota_core.engine import (
     SinkFactory,
     UpdateEngine,
     UpdatePolicy,
+)
+from tests.engine_fixtures import (
+    FakeJobSource,
+    FileBootControl,
+    FileDownloader,
+    JsonPlanParser,
+    Sha256Verifier,
+    job_document,
+    make_image,
 )
 
 FAST = EngineConfig(report_retry_delays=(0.0,), poll_interval=0.2, self_test_timeout=5.0)

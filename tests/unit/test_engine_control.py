@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from engine_rig import FAST, Rig, blocking_hook
-
 from ota_core import FileStateStore, JobEvent, JobEventKind, JobStatus, ManualClock, Version
 from ota_core.engine import EngineConfig, EngineEventKind, EngineState
 from ota_core.update_control import UpdateControl
+from tests.engine_rig import FAST, Rig, blocking_hook
 
 
 def test_cancel_mid_download_cleans_up(tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from engine_fixtures import FileDownloader, JsonPlanParser, _SlotSink
-from engine_rig import FAST, Rig, blocking_hook
 
 from ota_core import (
     ConfigurationError,
@@ -28,6 +26,8 @@ from ota_core.engine import (
     UpdateEngine,
     default_report_details,
 )
+from tests.engine_fixtures import FileDownloader, JsonPlanParser, _SlotSink
+from tests.engine_rig import FAST, Rig, blocking_hook
 
 
 def _finish_update(rig: Rig, job_id: str) -> None:

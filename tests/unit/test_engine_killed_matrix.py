@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import attrs
-from engine_fixtures import FileBootControl, job_document, make_image
 
 from ota_core import JobStatus, StatusReport, Version
 from ota_core.engine import EngineState
+from tests.engine_fixtures import FileBootControl, job_document, make_image
 
-CHILD = Path(__file__).resolve().parents[1] / "engine_child.py"
+ROOT = Path(__file__).resolve().parents[2]
 MAX_BOOTS = 8
 
 SUCCESS = (JobStatus.SUCCEEDED, "1.0.1", ["accepted", "ready", "self-test", "succeeded"])
@@ -86,7 +86,8 @@ def _run_case(root: Path, index: int, case: Case) -> str | None:
     codes = []
     for _ in range(MAX_BOOTS):
         process = subprocess.run(
-            [sys.executable, str(CHILD), str(work), case.kill_point, case.mode, case.self_test],
+            [sys.executable, "-m", "tests.engine_child", str(work), case.kill_point, case.mode, case.self_test],
+            cwd=ROOT,
             capture_output=True,
             timeout=60,
             check=False,
