@@ -20,6 +20,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -233,19 +234,13 @@ class UpdateEngine:
 
     def wait_until_idle(self, timeout: float) -> bool:
         """Wait until the worker has nothing to do until the next event or timer; False on timeout."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.daemon = True
-        timer.start()
-        try:
-            with self._idle:
-                while not (self._blocked and self._queue.empty()):
-                    if deadline.is_set() or (self._worker is not None and not self._worker.is_alive()):
-                        return False
-                    self._idle.wait(0.01)
-                return True
-        finally:
-            timer.cancel()
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while not (self._blocked and self._queue.empty()):
+                if time.monotonic() >= deadline or (self._worker is not None and not self._worker.is_alive()):
+                    return False
+                self._idle.wait(0.01)
+            return True
 
     # --- callbacks from other threads (they only enqueue) --------------------------------------------
 
@@ -332,10 +327,14 @@ class UpdateEngine:
                 return 0.0 if not self._stopping.is_set() else None
             except OtaError as error:
                 self._fail(error)
+                if self._record is record:  # nothing could be recorded (e.g. the store fails): back off
+                    return self._config.poll_interval
                 continue
             except Exception as error:  # noqa: BLE001 - a component bug becomes a reported failure
                 _log.exception("engine: component raised a non-OtaError")
                 self._fail(EngineInternalError(f"{type(error).__name__}: {error}"))
+                if self._record is record:
+                    return self._config.poll_interval
                 continue
             if result is not None:
                 return result.seconds
@@ -511,8 +510,9 @@ class UpdateEngine:
         self._emit_phase(Phase.REPORT)
         try:
             self._source.report(StatusReport(record.job_id, outcome.status, outcome.details))
-        except OtaError as error:
-            if error.retryable:
+        except Exception as raised:  # noqa: BLE001 - any failure to report means "send it again later"
+            error = raised if isinstance(raised, OtaError) else EngineInternalError(repr(raised))
+            if error.retryable or not isinstance(raised, OtaError):
                 delays = self._config.report_retry_delays or (1.0,)
                 delay = delays[min(self._report_attempt, len(delays) - 1)]
                 self._report_attempt += 1
@@ -794,7 +794,16 @@ class UpdateEngine:
             return
         self._clear_current()
         record = ProgressRecord(job_id=job_id, state=EngineState.RECEIVED, event=event, transitions=1)
-        self._records.save(record)
+        try:
+            self._records.save(record)
+        except OtaError as error:
+            # A document the store cannot keep (not JSON, too large) cannot be updated from safely.
+            _log.error("engine: cannot record job %s (%s); rejecting it", job_id, error)
+            self._completed[job_id] = JobStatus.REJECTED.value
+            with contextlib.suppress(OtaError):
+                self._source.report(StatusReport(job_id, JobStatus.REJECTED, error.as_report()))
+            self._emit(EngineEvent(EngineEventKind.FINISHED, job_id, status=JobStatus.REJECTED, error=error))
+            return
         self._record = record
         self._current_job = job_id
         self._emit_phase(Phase.NOTIFY, "job received")

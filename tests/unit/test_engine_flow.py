@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ota_core import (
     ConfigurationError,
+    FileStateStore,
     FileTarget,
     JobStatus,
     StateCorruptedError,
+    StateStoreError,
+    StatusReport,
+    StoredDocument,
     UpdatePlan,
     Version,
 )
@@ -435,3 +441,78 @@ def test_default_report_details() -> None:
     )
     assert details == {"step": "progress", "progress": "5/10", "code": "DOWNLOAD_FAILED", "reason": "x",
                        "rolled_back": "true"}
+
+
+class _FlakyStore:
+    """A state store whose saves can be made to fail, like a full or read-only disk."""
+
+    def __init__(self, inner: FileStateStore) -> None:
+        self.inner = inner
+        self.failing = False
+
+    def load(self, name: str) -> StoredDocument | None:
+        return self.inner.load(name)
+
+    def save(self, name: str, data: Mapping[str, Any], *, schema_version: int = 1) -> None:
+        if self.failing:
+            raise StateStoreError("disk is read-only")
+        self.inner.save(name, data, schema_version=schema_version)
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+
+    def names(self) -> list[str]:
+        return self.inner.names()
+
+
+def test_unwritable_store_mid_update_recovers(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, chunk_size=4096)
+    flaky = _FlakyStore(rig.store)
+    failures: list[int] = []
+
+    def on_chunk(offset: int) -> None:
+        if offset == 8192 and not failures:
+            failures.append(offset)
+            flaky.failing = True
+
+    rig.store = flaky  # type: ignore[assignment]
+    rig.downloader = FileDownloader(flaky, chunk_size=4096, on_chunk=on_chunk)
+    engine = rig.start()
+    rig.publish("job1")
+    rig.wait_for(lambda: bool(failures))
+    rig.wait_idle()
+    assert engine.state is EngineState.DOWNLOADING
+    flaky.failing = False
+    engine.poke()
+    _finish_update(rig, "job1")
+    assert rig.source.status_of("job1") is JobStatus.SUCCEEDED
+
+
+def test_job_document_the_store_cannot_keep_is_rejected(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.source.add_job("job1", {"files": [], "blob": b"\x00"})
+    rig.wait_event(EngineEventKind.FINISHED, "job1")
+    assert rig.source.reports[-1].status is JobStatus.REJECTED
+    assert rig.source.reports[-1].details["code"] == "STATE_STORE_FAILED"
+    rig.stop()
+
+
+def test_report_raising_a_non_ota_error_is_retried(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    calls: list[StatusReport] = []
+    original = rig.source.report
+
+    def flaky_report(report: StatusReport) -> None:
+        if report.status.is_terminal and not calls:
+            calls.append(report)
+            raise RuntimeError("adapter bug")
+        original(report)
+
+    rig.source.report = flaky_report  # type: ignore[method-assign]
+    rig.start()
+    rig.publish("job1", corrupt=True)
+    rig.wait_event(EngineEventKind.FINISHED, "job1")
+    assert EngineEventKind.REPORT_RETRY in rig.kinds("job1")
+    assert rig.source.reports[-1].status is JobStatus.FAILED
+    rig.stop()
