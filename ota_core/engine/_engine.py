@@ -228,6 +228,12 @@ class UpdateEngine:
         return self._current_job
 
     @property
+    def running(self) -> bool:
+        """True while the worker thread is alive."""
+        worker = self._worker
+        return worker is not None and worker.is_alive()
+
+    @property
     def awaiting_restart(self) -> bool:
         """True once the engine asked for a restart and the restart callback returned."""
         return self._awaiting_restart
@@ -484,7 +490,7 @@ class UpdateEngine:
             self._boot.confirm()
         elif not self._plan_matches(image):
             raise RolledBackError("the trial image was abandoned before it was confirmed")
-        details = self._details(ReportPoint.SUCCEEDED, record)
+        details = self._details(ReportPoint.SUCCEEDED, record) or {}
         self._transition(EngineState.REPORTING, outcome=Outcome(JobStatus.SUCCEEDED, details), check=False)
         return None
 
@@ -494,7 +500,7 @@ class UpdateEngine:
         if self._boot.state().in_trial:
             self._boot.revert()
             restart_after = True
-        outcome = record.outcome or Outcome(JobStatus.FAILED, self._details(ReportPoint.FAILED, record))
+        outcome = record.outcome or Outcome(JobStatus.FAILED, self._details(ReportPoint.FAILED, record) or {})
         self._transition(
             EngineState.REPORTING, outcome=attrs.evolve(outcome, restart_after=restart_after), check=False
         )
@@ -653,6 +659,8 @@ class UpdateEngine:
                     continue
                 raise
             self._emit_phase(Phase.VERIFY, f"final check of {target.name}")
+            self._report_best_effort(ReportPoint.VERIFYING, JobStatus.IN_PROGRESS, offset + target.size,
+                                     plan.total_size)
             sink.flush()
             verifier.finish()
             return
@@ -737,7 +745,7 @@ class UpdateEngine:
         _log.warning("engine: job %s failed in %s: %s", record.job_id, record.state, error)
         activated = record.state.activated
         point = ReportPoint.FAILED if record.started else ReportPoint.REJECTED
-        details = self._details(point, record, error=error, rolled_back=activated)
+        details = self._details(point, record, error=error, rolled_back=activated) or {}
         if activated:
             self._transition(EngineState.REVERTING, outcome=Outcome(JobStatus.FAILED, details), check=False)
             return
@@ -864,7 +872,7 @@ class UpdateEngine:
         rolled_back: bool = False,
         done: int = 0,
         total: int = 0,
-    ) -> dict[str, str]:
+    ) -> dict[str, str] | None:
         try:
             running = self._boot.state().running_version
         except OtaError:
@@ -879,7 +887,10 @@ class UpdateEngine:
             running_version=running,
             rolled_back=rolled_back,
         )
-        return {str(key): str(value) for key, value in self._format(context).items()}
+        details = self._format(context)
+        if details is None:
+            return None
+        return {str(key): str(value) for key, value in details.items()}
 
     def _report_best_effort(
         self, point: ReportPoint, status: JobStatus, done: int = 0, total: int = 0
@@ -888,6 +899,8 @@ class UpdateEngine:
         if record is None:  # pragma: no cover - reports need a record
             return
         details = self._details(point, record, done=done, total=total)
+        if details is None:
+            return
         try:
             self._source.report(StatusReport(record.job_id, status, details))
         except OtaError as error:

@@ -22,12 +22,14 @@ __all__ = ["ReportContext", "ReportFormatter", "ReportPoint", "default_report_de
 class ReportPoint(enum.StrEnum):
     """The moments at which the engine sends a status report.
 
-    ``ACCEPTED``, ``PROGRESS``, ``READY`` and ``SELF_TEST`` are IN_PROGRESS reports sent once (best effort);
-    ``SUCCEEDED``, ``FAILED`` and ``REJECTED`` are final and retried until the job source acknowledges them.
+    ``ACCEPTED``, ``PROGRESS``, ``VERIFYING``, ``READY`` and ``SELF_TEST`` are IN_PROGRESS reports sent once
+    (best effort; a formatter may skip them by returning ``None``); ``SUCCEEDED``, ``FAILED`` and ``REJECTED``
+    are final and retried until the job source acknowledges them.
     """
 
     ACCEPTED = "accepted"
     PROGRESS = "progress"
+    VERIFYING = "verifying"
     READY = "ready"
     SELF_TEST = "self-test"
     SUCCEEDED = "succeeded"
@@ -49,12 +51,21 @@ class ReportContext:
     rolled_back: bool = False
 
 
-ReportFormatter = Callable[[ReportContext], Mapping[str, str]]
-"""Turns a report context into the status details sent with the report."""
+ReportFormatter = Callable[[ReportContext], Mapping[str, str] | None]
+"""Turns a report context into the status details sent with the report.
+
+Returning ``None`` skips an IN_PROGRESS report (a protocol that has no such step); for a final report it
+means "no details".
+"""
 
 
-def default_report_details(context: ReportContext) -> dict[str, str]:
-    """Protocol-neutral details: the point, progress as ``done/total``, the error code and reason."""
+def default_report_details(context: ReportContext) -> dict[str, str] | None:
+    """Protocol-neutral details: the point, progress as ``done/total``, the error code and reason.
+
+    The ``VERIFYING`` point is skipped (the job sources of AWS do not need it); others are sent.
+    """
+    if context.point is ReportPoint.VERIFYING:
+        return None
     details: dict[str, str] = {"step": context.point.value}
     if context.point is ReportPoint.PROGRESS:
         details["progress"] = f"{context.bytes_done}/{context.bytes_total}"
