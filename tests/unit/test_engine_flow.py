@@ -516,3 +516,50 @@ def test_report_raising_a_non_ota_error_is_retried(tmp_path: Path) -> None:
     assert EngineEventKind.REPORT_RETRY in rig.kinds("job1")
     assert rig.source.reports[-1].status is JobStatus.FAILED
     rig.stop()
+
+
+def test_custom_report_formatter(tmp_path: Path) -> None:
+    seen: list[ReportContext] = []
+
+    def freertos_like(context: ReportContext) -> dict[str, str] | None:
+        seen.append(context)
+        if context.point is ReportPoint.PROGRESS:
+            return None
+        if context.point in (ReportPoint.READY, ReportPoint.SELF_TEST):
+            state = "ready" if context.point is ReportPoint.READY else "active"
+            return {"self_test": state, "updatedBy": str(context.running_version)}
+        if context.point is ReportPoint.SUCCEEDED:
+            return None  # no details at all
+        return {"step": context.point.value}
+
+    rig = Rig(tmp_path)
+    rig.stop()
+    engine = UpdateEngine(
+        job_source=rig.source, parsers=JsonPlanParser(), downloaders=[rig.downloader], verifier=rig.verifier,
+        boot_control=rig.boot, state_store=rig.store, restart=lambda: None, config=FAST,
+        report_details=freertos_like,
+    )
+    engine.add_listener(rig.events.append)
+    engine.start()
+    rig.publish("job1")
+    rig.wait_event(EngineEventKind.RESTART_REQUESTED, "job1")
+    engine.stop()
+    rig.boot.boot()
+    engine = UpdateEngine(
+        job_source=rig.source, parsers=JsonPlanParser(), downloaders=[rig.downloader], verifier=rig.verifier,
+        boot_control=rig.boot, state_store=rig.store, restart=lambda: None, config=FAST,
+        report_details=freertos_like,
+    )
+    engine.add_listener(rig.events.append)
+    engine.start()
+    rig.wait_event(EngineEventKind.FINISHED, "job1")
+    engine.stop()
+    details = [dict(r.details) for r in rig.source.reports]
+    assert details == [
+        {"step": "accepted"},
+        {"step": "verifying"},
+        {"self_test": "ready", "updatedBy": "1.0.0"},
+        {"self_test": "active", "updatedBy": "1.0.1"},
+        {},
+    ]
+    assert ReportPoint.PROGRESS in {context.point for context in seen}
