@@ -183,6 +183,7 @@ class UpdateEngine:
         self._report_not_before: float | None = None
         self._next_progress_report = 0.0
         self._current_job: str | None = None
+        self._waiting: str | None = None
 
     # --- public API --------------------------------------------------------------------------------
 
@@ -595,9 +596,10 @@ class UpdateEngine:
         except ValueError:
             kind = UpdateKind.APPLICATION
         decision = self._policy.decide(plan.job_id, kind, gate)
-        if not decision.allowed:
-            message = f"{gate}: {decision.reason}"
+        message = None if decision.allowed else f"{gate}: {decision.reason}"
+        if message is not None and message != self._waiting:
             self._emit(EngineEvent(EngineEventKind.WAITING, plan.job_id, message=message))
+        self._waiting = message
         return decision
 
     def _wait_for(self, decision: Decision) -> _Wait:
@@ -827,6 +829,7 @@ class UpdateEngine:
         self._emit(EngineEvent(kind, record.job_id, message=f"{kind} in {record.state}"))
 
     def _clear_current(self) -> None:
+        self._waiting = None
         self._record = None
         self._current_job = None
         self._plan = None
