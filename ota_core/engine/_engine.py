@@ -439,7 +439,8 @@ class UpdateEngine:
             self._records.save(record)
             self._record = record
             self._report_best_effort(ReportPoint.ACCEPTED, JobStatus.IN_PROGRESS)
-        self._emit_phase(Phase.POLICY)
+        if self._waiting is None:
+            self._emit_phase(Phase.POLICY)
         decision = self._decide(plan, Gate.DOWNLOAD)
         if not decision.allowed:
             return self._wait_for(decision)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ota_core import ConfigurationError
+from ota_core import ConfigurationError, ManualClock, StoredDocument
 from ota_core._schedule import (
     DEFAULT_MAX_DEFERRAL,
     MaintenanceWindow,
@@ -19,6 +22,7 @@ from ota_core._schedule import (
     parse_target_time,
     resolve_zone,
 )
+from ota_core.update_control import Gate, UpdateControl
 
 UTC = datetime.UTC
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
@@ -107,3 +111,56 @@ def test_target_parser_only_raises_configuration_errors(text: str) -> None:
 @given(hour=st.integers(0, 23), minute=st.integers(0, 59), seconds=st.integers(0, 59))
 def test_target_parser_accepts_every_valid_time(hour: int, minute: int, seconds: int) -> None:
     assert parse_target_time(f"{hour:02d}:{minute:02d}:{seconds:02d}") == TimeOfDay(hour, minute)
+
+
+class _MemoryStore:
+    """A StateStore in a dict: the policy's persistence is tested elsewhere, here only its arithmetic."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, StoredDocument] = {}
+
+    def load(self, name: str) -> StoredDocument | None:
+        return self.documents.get(name)
+
+    def save(self, name: str, data: Mapping[str, Any], *, schema_version: int = 1) -> None:
+        self.documents[name] = StoredDocument(name, schema_version, json.loads(json.dumps(data)))
+
+    def delete(self, name: str) -> None:
+        self.documents.pop(name, None)
+
+
+@settings(max_examples=150)
+@given(
+    kind=kinds,
+    defer_minutes=st.one_of(st.none(), st.integers(0, 20_000)),
+    target=st.one_of(st.none(), times_of_day),
+    window=st.one_of(st.none(), st.tuples(times_of_day, st.integers(1, 1440))),
+    elapsed=st.integers(0, 200 * 3600),
+    forced=st.booleans(),
+)
+def test_an_enabled_device_never_waits_beyond_the_window(
+    kind: UpdateKind,
+    defer_minutes: int | None,
+    target: TimeOfDay | None,
+    window: tuple[TimeOfDay, int] | None,
+    elapsed: int,
+    forced: bool,
+) -> None:
+    start = datetime.datetime(2026, 6, 10, 13, 30, tzinfo=UTC)
+    clock = ManualClock(start)
+    control = UpdateControl(_MemoryStore(), clock=clock)
+    control.set_target_time(target)
+    if window is not None:
+        control.set_maintenance_windows([MaintenanceWindow(window[0], datetime.timedelta(minutes=window[1]))])
+    control.set_forced(forced)
+    control.notify("job", kind)
+    if defer_minutes is not None:
+        control.defer(defer_minutes)
+    clock.advance(elapsed)
+    decision = control.decide("job", kind, Gate.ACTIVATE)
+    deadline = start + DEFAULT_MAX_DEFERRAL[kind]
+    if forced or clock.now() >= deadline:
+        assert decision.allowed
+    if not decision.allowed:
+        assert decision.retry_at is not None
+        assert clock.now() < decision.retry_at <= deadline
