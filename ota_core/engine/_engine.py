@@ -863,7 +863,10 @@ class UpdateEngine:
         self._awaiting_restart = True
         self._emit_phase(Phase.RESTART)
         self._emit(EngineEvent(EngineEventKind.RESTART_REQUESTED, self._current_job))
-        self._restart()
+        try:
+            self._restart()
+        except Exception:  # noqa: BLE001 - the state is saved; the next power-on resumes from it
+            _log.exception("engine: the restart callback failed; waiting for the device to restart")
 
     # --- reports and telemetry -----------------------------------------------------------------------
 

@@ -563,3 +563,28 @@ def test_custom_report_formatter(tmp_path: Path) -> None:
         {},
     ]
     assert ReportPoint.PROGRESS in {context.point for context in seen}
+
+
+def test_failing_restart_callback_keeps_the_update(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.stop()
+
+    def broken_restart() -> None:
+        raise OSError("reboot not permitted")
+
+    engine = UpdateEngine(
+        job_source=rig.source, parsers=JsonPlanParser(), downloaders=[rig.downloader], verifier=rig.verifier,
+        boot_control=rig.boot, state_store=rig.store, restart=broken_restart, config=FAST,
+    )
+    engine.add_listener(rig.events.append)
+    engine.start()
+    rig.publish("job1")
+    rig.wait_event(EngineEventKind.RESTART_REQUESTED, "job1")
+    assert engine.wait_until_idle(10)
+    assert engine.awaiting_restart and engine.state is EngineState.RESTARTING
+    engine.stop()
+    rig.boot.boot()
+    rig.start()
+    rig.wait_event(EngineEventKind.FINISHED, "job1")
+    assert rig.source.status_of("job1") is JobStatus.SUCCEEDED
+    rig.stop()
