@@ -72,6 +72,7 @@ from ota_core.protocols import (
     Verifier,
 )
 from ota_core.update_control import ControlEvent, Decision, Gate, UpdateKind
+from ota_core.versions import Version
 
 __all__ = ["UpdateEngine"]
 
@@ -406,23 +407,47 @@ class UpdateEngine:
             else:
                 self._transition(EngineState.DOWNLOADED)
         elif state is EngineState.RESTARTING:
-            if self._running_new_image(self._boot.state()):
+            problem = self._check_new_image(record, self._boot.state())
+            if problem is None:
                 self._transition(EngineState.SELF_TESTING)
             else:
-                self._fail(RolledBackError("the new image is not running after the restart"))
+                self._fail(problem)
         elif state is EngineState.SELF_TESTING:
             if self._boot.state().in_trial:
                 self._fail(SelfTestFailedError("the device restarted during the self-test"))
             else:
                 self._fail(RolledBackError("the trial image was abandoned during the self-test"))
 
-    def _running_new_image(self, image: ImageState) -> bool:
+    def _check_new_image(self, record: ProgressRecord, image: ImageState) -> OtaError | None:
+        """After the planned restart: is the new image running, and is its version acceptable?"""
         if not image.in_trial:
-            return False
+            return RolledBackError("the new image is not running after the restart")
+        running = image.running_version
         plan = self._plan
-        if plan is None or plan.version is None or image.running_version is None:
-            return True
-        return image.running_version == plan.version
+        if running is None:
+            return None
+        if plan is not None and plan.version is not None and running != plan.version:
+            return RolledBackError(
+                f"running {running} after the restart, expected {plan.version}",
+                details={"running": str(running), "expected": str(plan.version)},
+            )
+        previous = self._previous_version(record)
+        if previous is None:
+            return None
+        if running < previous and not self._config.allow_downgrade:
+            return VersionRejectedError(f"the new image {running} is older than {previous}")
+        if running == previous and not self._config.allow_same_version:
+            return VersionRejectedError(f"the new image has the same version {running}")
+        return None
+
+    @staticmethod
+    def _previous_version(record: ProgressRecord) -> Version | None:
+        if record.previous_version is None:
+            return None
+        try:
+            return Version.parse(record.previous_version)
+        except OtaError:
+            return None
 
     # --- steps ---------------------------------------------------------------------------------------
 
@@ -804,7 +829,18 @@ class UpdateEngine:
         if job_id is None:  # pragma: no cover - checked by the caller
             return
         self._clear_current()
-        record = ProgressRecord(job_id=job_id, state=EngineState.RECEIVED, event=event, transitions=1)
+        try:
+            running = self._boot.state().running_version
+        except OtaError as error:
+            _log.warning("engine: cannot read the running version: %s", error)
+            running = None
+        record = ProgressRecord(
+            job_id=job_id,
+            state=EngineState.RECEIVED,
+            event=event,
+            transitions=1,
+            previous_version=None if running is None else str(running),
+        )
         try:
             self._records.save(record)
         except OtaError as error:
@@ -893,6 +929,7 @@ class UpdateEngine:
             bytes_total=total,
             running_version=running,
             rolled_back=rolled_back,
+            previous_version=self._previous_version(record),
         )
         details = self._format(context)
         if details is None:

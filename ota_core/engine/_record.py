@@ -38,7 +38,8 @@ class ProgressRecord:
     The job event (not the plan) is kept, so a restart re-parses the same document with the same parsers;
     ``file_index`` is the first file not yet completely downloaded; ``unexpected_restarts`` and
     ``transitions`` feed the loop breaker; ``started`` is set once the job was reported IN_PROGRESS (a
-    failure before that is REJECTED, after it FAILED).
+    failure before that is REJECTED, after it FAILED); ``previous_version`` is the version that ran when
+    the job arrived (FreeRTOS' ``updatedBy``), checked against the new one after the restart.
     """
 
     job_id: str
@@ -50,6 +51,7 @@ class ProgressRecord:
     progress_keys: tuple[str, ...] = ()
     outcome: Outcome | None = None
     started: bool = False
+    previous_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable mapping for the state store."""
@@ -68,6 +70,7 @@ class ProgressRecord:
             "transitions": self.transitions,
             "progress_keys": list(self.progress_keys),
             "started": self.started,
+            "previous_version": self.previous_version,
             "outcome": None
             if outcome is None
             else {
@@ -97,6 +100,7 @@ class ProgressRecord:
                 transitions=int(data.get("transitions", 0)),
                 progress_keys=tuple(str(key) for key in data.get("progress_keys", ())),
                 started=bool(data.get("started", False)),
+                previous_version=None if data.get("previous_version") is None else str(data["previous_version"]),
                 outcome=None
                 if outcome is None
                 else Outcome(

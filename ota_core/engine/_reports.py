@@ -39,7 +39,8 @@ class ReportPoint(enum.StrEnum):
 
 @attrs.frozen
 class ReportContext:
-    """Facts a formatter may use: the point, the plan, the error, bytes so far, the running version."""
+    """Facts a formatter may use: the point, the plan, the error, bytes so far, the running version and the
+    version that ran when the job arrived (``previous_version``, FreeRTOS' ``updatedBy``)."""
 
     point: ReportPoint
     job_id: str
@@ -49,6 +50,7 @@ class ReportContext:
     bytes_total: int = 0
     running_version: Version | None = None
     rolled_back: bool = False
+    previous_version: Version | None = None
 
 
 ReportFormatter = Callable[[ReportContext], Mapping[str, str] | None]

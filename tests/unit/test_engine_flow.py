@@ -588,3 +588,49 @@ def test_failing_restart_callback_keeps_the_update(tmp_path: Path) -> None:
     rig.wait_event(EngineEventKind.FINISHED, "job1")
     assert rig.source.status_of("job1") is JobStatus.SUCCEEDED
     rig.stop()
+
+
+@pytest.mark.parametrize(
+    ("image_version", "status", "code"),
+    [("1.0.1", JobStatus.SUCCEEDED, None), ("1.0.0", JobStatus.FAILED, "POLICY_VERSION_REJECTED"),
+     ("0.9.0", JobStatus.FAILED, "POLICY_VERSION_REJECTED")],
+)
+def test_version_checked_after_restart_when_the_plan_has_none(
+    tmp_path: Path, image_version: str, status: JobStatus, code: str | None
+) -> None:
+    seen: list[ReportContext] = []
+
+    def keep(context: ReportContext) -> dict[str, str] | None:
+        seen.append(context)
+        return default_report_details(context)
+
+    rig = Rig(tmp_path)
+    rig.stop()
+    document = rig.publish("job1", version=image_version, notify=False)
+    del document["version"]  # like an AWS afr_ota document: the version is only inside the image
+
+    def start() -> UpdateEngine:
+        engine = UpdateEngine(
+            job_source=rig.source, parsers=JsonPlanParser(), downloaders=[rig.downloader],
+            verifier=rig.verifier, boot_control=rig.boot, state_store=rig.store, restart=lambda: None,
+            config=FAST, report_details=keep,
+        )
+        engine.add_listener(rig.events.append)
+        engine.start()
+        return engine
+
+    engine = start()
+    rig.source.add_job("job1", document)
+    rig.wait_event(EngineEventKind.RESTART_REQUESTED, "job1")
+    engine.stop()
+    rig.boot.boot()
+    engine = start()
+    rig.wait_event(EngineEventKind.FINISHED, "job1")
+    engine.stop()
+    final = rig.source.reports[-1]
+    assert final.status is status
+    assert final.details.get("code") == code
+    assert {str(c.previous_version) for c in seen} == {"1.0.0"}
+    if status is JobStatus.FAILED:
+        rig.boot.boot()
+        assert rig.boot.state().running_version == Version.parse("1.0.0")
