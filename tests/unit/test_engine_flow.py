@@ -243,7 +243,6 @@ def test_persistent_download_errors_fail(tmp_path: Path) -> None:
 
 def test_no_downloader_for_location(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    rig.start()
     document = rig.publish("job1", notify=False)
     path = Path(document["files"][0]["path"])
     rig.source.jobs["job1"] = document
@@ -266,7 +265,6 @@ def test_no_downloader_for_location(tmp_path: Path) -> None:
     )
     engine.add_listener(rig.events.append)
     engine.start()
-    rig.source.request_next()
     rig.wait_event(EngineEventKind.FINISHED, "job1")
     assert rig.source.reports[-1].details["code"] == "DOWNLOAD_NO_TRANSPORT"
     engine.stop()
@@ -352,10 +350,9 @@ def test_resume_mid_download_continues(tmp_path: Path) -> None:
 
 def test_multi_file_plan_needs_a_sink_factory(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    rig.start()
     document = rig.publish("job1", notify=False)
-    document["files"] = document["files"] * 2
-    rig.source.add_job("job1", document)
+    rig.source.jobs["job1"]["files"] = document["files"] * 2
+    rig.start()
     rig.wait_event(EngineEventKind.FINISHED, "job1")
     assert rig.source.reports[-1].details["code"] == "JOB_DOCUMENT_INVALID"
     rig.stop()
@@ -371,10 +368,9 @@ def test_multi_file_plan_needs_a_sink_factory(tmp_path: Path) -> None:
         return _SlotSink(path)
 
     rig2 = Rig(tmp_path / "second", sink_factory=factory)
-    rig2.start()
     document = rig2.publish("job2", notify=False)
-    document["files"] = document["files"] * 2
-    rig2.source.add_job("job2", document)
+    rig2.source.jobs["job2"]["files"] = document["files"] * 2
+    rig2.start()
     _finish_update(rig2, "job2")
     assert rig2.source.status_of("job2") is JobStatus.SUCCEEDED
     assert written == ["extra-1.bin"]
@@ -606,8 +602,8 @@ def test_version_checked_after_restart_when_the_plan_has_none(
 
     rig = Rig(tmp_path)
     rig.stop()
-    document = rig.publish("job1", version=image_version, notify=False)
-    del document["version"]  # like an AWS afr_ota document: the version is only inside the image
+    rig.publish("job1", version=image_version, notify=False)
+    del rig.source.jobs["job1"]["version"]  # like an AWS afr_ota document: the version is only in the image
 
     def start() -> UpdateEngine:
         engine = UpdateEngine(
@@ -619,8 +615,7 @@ def test_version_checked_after_restart_when_the_plan_has_none(
         engine.start()
         return engine
 
-    engine = start()
-    rig.source.add_job("job1", document)
+    engine = start()  # the job source offers the job when the engine asks for the next one
     rig.wait_event(EngineEventKind.RESTART_REQUESTED, "job1")
     engine.stop()
     rig.boot.boot()
