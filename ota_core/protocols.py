@@ -91,7 +91,8 @@ class DownloadRequest:
     """One file to fetch from one location into a sink.
 
     ``progress_key`` names the state-store document that holds resume progress for this file;
-    ``verifier`` (if given) is fed every byte in file order; ``on_progress`` receives telemetry.
+    ``verifier`` (if given) is fed every byte in file order, including bytes fetched before a restart
+    (the engine hands a fresh verifier to every attempt); ``on_progress`` receives telemetry.
     """
 
     job_id: str
@@ -184,7 +185,11 @@ class BootControl(Protocol):
     """Writes the inactive slot, activates it for a trial boot, then confirms or reverts."""
 
     def open_inactive_slot(self, size: int) -> BlockSink:
-        """Prepare the inactive slot for an image of ``size`` bytes and return a writer into it."""
+        """Prepare the inactive slot for an image of ``size`` bytes and return a writer into it.
+
+        The engine calls it again after a restart in the middle of a download: for the same ``size`` it must
+        keep the bytes already written, because the download resumes into them.
+        """
         ...
 
     def activate(
