@@ -248,4 +248,3 @@ class RangeFileServer:
         self, _type: type[BaseException] | None, _value: BaseException | None, _traceback: TracebackType | None
     ) -> None:
         self.stop()
-
