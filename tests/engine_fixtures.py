@@ -334,6 +334,7 @@ class FileBootControl:
             (self._dir / "slot-a.bin").write_bytes(initial if initial is not None else make_image("1.0.0"))
             self._save({"active": "a", "pending": None, "trial_next": False, "in_trial": False})
         self.activations = 0
+        self.handoff_checks = 0
         self.fail_activate = False
 
     def _load(self) -> dict[str, Any]:
@@ -377,6 +378,10 @@ class FileBootControl:
         self._save(data)
 
     # BootControl protocol
+    def inactive_slot_path(self) -> Path:
+        """The file of the slot that is not running (where the next image is written)."""
+        return self._dir / f"slot-{self._other(self._load()['active'])}.bin"
+
     def open_inactive_slot(self, size: int) -> _SlotSink:
         data = self._load()
         if data["pending"] is not None:
@@ -388,10 +393,17 @@ class FileBootControl:
                 stream.truncate(size)
         return _SlotSink(path)
 
-    def activate(self, *, permanent: bool = False) -> None:
+    def activate(
+        self, *, permanent: bool = False, expected_sha256: bytes | None = None, image_size: int | None = None
+    ) -> None:
         if self.fail_activate:
             raise InstallError("simulated activation failure")
         data = self._load()
+        if expected_sha256 is not None:
+            slot = (self._dir / f"slot-{self._other(data['active'])}.bin").read_bytes()
+            if hashlib.sha256(slot[:image_size]).digest() != expected_sha256:
+                raise InstallError("slot read-back does not match the verified image")
+        self.handoff_checks += expected_sha256 is not None
         data["pending"] = self._other(data["active"])
         data["trial_next"] = not permanent
         self.activations += 1

@@ -498,7 +498,8 @@ class UpdateEngine:
         self._transition(EngineState.ACTIVATING)
         self._emit_phase(Phase.ACTIVATE)
         self._report_best_effort(ReportPoint.READY, JobStatus.IN_PROGRESS)
-        self._boot.activate(permanent=False)
+        digest, size = self._handoff_check(plan)
+        self._boot.activate(permanent=False, expected_sha256=digest, image_size=size)
         self._transition(EngineState.RESTARTING)
         self._request_restart()
         return _Wait(None)
@@ -637,6 +638,17 @@ class UpdateEngine:
     def _progress_key(self, job_id: str, index: int) -> str:
         digest = hashlib.sha256(job_id.encode()).hexdigest()[:16]
         return f"{self._config.name}-dl-{digest}-{index}"
+
+    def _handoff_check(self, plan: UpdatePlan) -> tuple[bytes | None, int | None]:
+        """The SHA-256 the slot must read back before activation, when the plan says what it is.
+
+        Only for the default layout (file 0 in the inactive slot): a custom sink factory decides itself
+        where bytes go, so the engine cannot know what the slot should hold.
+        """
+        if self._sink_factory != self._default_sink or not plan.files:
+            return None, None
+        target = plan.files[0]
+        return target.integrity.digests.get("sha256"), target.size
 
     def _default_sink(self, plan: UpdatePlan, target: FileTarget, index: int) -> BlockSink:
         if index != 0:

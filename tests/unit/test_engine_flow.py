@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from ota_core import (
@@ -56,6 +57,7 @@ def test_success_reports_once_and_never_reinstalls(tmp_path: Path) -> None:
     assert engine.awaiting_restart
     assert engine.state is EngineState.RESTARTING
     assert rig.boot.state().pending_version == Version.parse("1.0.1")
+    assert rig.boot.handoff_checks == 1  # the slot was read back against the plan's SHA-256
     _finish_update(rig, "job1")
     assert rig.source.status_of("job1") is JobStatus.SUCCEEDED
     assert rig.source.steps("job1") == ["accepted", "ready", "self-test", "succeeded"]
@@ -629,3 +631,26 @@ def test_version_checked_after_restart_when_the_plan_has_none(
     if status is JobStatus.FAILED:
         rig.boot.boot()
         assert rig.boot.state().running_version == Version.parse("1.0.0")
+
+
+def test_slot_changed_after_verification_is_never_activated(tmp_path: Path) -> None:
+    """What is activated is what was verified: a slot altered after download fails the hand-off check."""
+    holder: list[Rig] = []
+
+    def corrupt_slot(point: str) -> None:
+        if point == "state:activating":
+            rig = holder[0]
+            slot = rig.boot.inactive_slot_path()
+            data = bytearray(slot.read_bytes())
+            data[100] ^= 0xFF
+            slot.write_bytes(bytes(data))
+
+    rig = Rig(tmp_path, config=attrs.evolve(FAST, fault_hook=corrupt_slot))
+    holder.append(rig)
+    rig.start()
+    rig.publish("job1")
+    rig.wait_event(EngineEventKind.FINISHED, "job1")
+    assert rig.source.status_of("job1") is JobStatus.FAILED
+    assert rig.boot.activations == 0
+    assert rig.boot.state().running_version == Version.parse("1.0.0")
+    rig.stop()
