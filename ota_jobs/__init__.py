@@ -5,4 +5,39 @@ component, each as a sans-I/O core plus an adapter over ``ota_core``'s MQTT conn
 parsers (``afr_ota``, generic HTTP, MXChip firmware twin, Device Update manifests) and the parser chain.
 """
 
-__all__: list[str] = []
+# --- AWS IoT Jobs and job-document parsers (begin) ---
+from ota_jobs.aws import (
+    AwsJobsClient,
+    JobsCore,
+    JobsRejectedError,
+    JobsTopics,
+    JobTracker,
+)
+from ota_jobs.parsers import (
+    AfrOtaParser,
+    AfrOtaParserConfig,
+    HttpDocumentParser,
+    HttpDocumentParserConfig,
+    NoParserAcceptedError,
+    ParserChain,
+    default_parser_chain,
+    rejection_report,
+)
+
+__all__ = [
+    # --- AWS IoT Jobs and job-document parsers (begin) ---
+    "AfrOtaParser",
+    "AfrOtaParserConfig",
+    "AwsJobsClient",
+    "HttpDocumentParser",
+    "HttpDocumentParserConfig",
+    "JobTracker",
+    "JobsCore",
+    "JobsRejectedError",
+    "JobsTopics",
+    "NoParserAcceptedError",
+    "ParserChain",
+    "default_parser_chain",
+    "rejection_report",
+    # --- AWS IoT Jobs and job-document parsers (end) ---
+]
