@@ -10,8 +10,8 @@ import pytest
 
 from ota_cloud.http_faults import FaultyFileServer
 from ota_cloud.pki import LocalPki
-from ota_core.errors import DownloadError, OtaError
-from ota_core.models import ProgressEvent
+from ota_core.errors import ConfigurationError, DownloadError, OtaError
+from ota_core.models import LocationKind, ProgressEvent
 from ota_core.state_store import FileStateStore
 from ota_stream import FileSink, HttpDownloadConfig, HttpRangeDownloader
 from ota_stream.errors import (
@@ -275,3 +275,67 @@ def test_empty_file(harness: Harness) -> None:
     harness.url = harness.server.add_file("empty.bin", b"")
     harness.run(harness.downloader()).finish()
     assert harness.image() == b""
+
+
+def test_not_an_http_location(harness: Harness) -> None:
+    with FileSink(harness.tmp_path / "x", 10) as sink, pytest.raises(ConfigurationError):
+        harness.downloader().download(make_request(b"x" * 10, sink, kind=LocationKind.MQTT_STREAM, uri="s"))
+
+
+def test_unexpected_status_is_not_retried(harness: Harness) -> None:
+    harness.server.faults.statuses = [400]
+    downloader = harness.downloader()
+    with pytest.raises(HttpStatusError) as info:
+        harness.run(downloader)
+    assert info.value.status == 400
+    assert downloader.last_stats.attempts == 1
+
+
+def test_unreachable_server_exhausts_the_budget(harness: Harness) -> None:
+    url = harness.url
+    harness.server.stop()
+    downloader = harness.downloader(max_attempts=3, connect_timeout=1.0)
+    with pytest.raises(RetryBudgetExhaustedError):
+        harness.run(downloader, url=url)
+    assert len(harness.delays) == 2
+
+
+def test_saved_offset_out_of_range_is_ignored(harness: Harness) -> None:
+    harness.server.faults.cut_after = SIZE // 2
+    harness.server.faults.cut_requests = 1
+    with pytest.raises(RetryBudgetExhaustedError):
+        harness.run(harness.downloader(max_attempts=1))
+    document = harness.store.load("download-job-1")
+    assert document is not None
+    harness.store.save("download-job-1", {**document.data, "progress": {"offset": SIZE + 1}})
+    downloader = harness.downloader()
+    harness.run(downloader).finish()
+    assert downloader.last_stats.resumed_from == 0
+
+
+class WriteOnlySink:
+    def __init__(self, path: Path, size: int) -> None:
+        self.inner = FileSink(path, size)
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        self.inner.write_at(offset, data)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+def test_unreadable_sink_with_a_verifier_restarts_from_zero(harness: Harness) -> None:
+    harness.server.faults.cut_after = SIZE // 2
+    harness.server.faults.cut_requests = 1
+    with pytest.raises(RetryBudgetExhaustedError):
+        harness.run(harness.downloader(max_attempts=1))
+    sink = WriteOnlySink(harness.tmp_path / "fw.bin", SIZE)
+    verifier = Sha256Verifier(hashlib.sha256(harness.data).digest())
+    downloader = harness.downloader()
+    try:
+        downloader.download(make_request(harness.data, sink, uri=harness.url, verifier=verifier))
+    finally:
+        sink.inner.close()
+        downloader.close()
+    verifier.finish()
+    assert downloader.last_stats.resumed_from == 0

@@ -7,14 +7,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import cbor2
 import pytest
 
 from ota_cloud.aws_streams import StreamDataPlane, StreamStore
 from ota_cloud.broker import MosquittoBroker
+from ota_core.errors import ConfigurationError, TransportError
 from ota_core.models import LocationKind, ProgressEvent
 from ota_core.mqtt import MqttConnection
 from ota_core.state_store import FileStateStore
-from ota_stream import Encoding, FileSink, MqttStreamConfig, MqttStreamDownloader
+from ota_stream import (
+    BlockBitmap,
+    DownloadIdentity,
+    Encoding,
+    FileSink,
+    MqttStreamConfig,
+    MqttStreamDownloader,
+    ResumeStore,
+)
 from ota_stream.errors import (
     BlockInvalidError,
     DownloadStalledError,
@@ -207,3 +217,108 @@ def test_stream_changed_mid_download(rig: Rig) -> None:
         with pytest.raises(SourceChangedError):
             downloader.download(attrs.evolve(request, on_progress=update_half_way))
     assert rig.state.load("download-job-1") is None
+
+
+def test_garbage_and_foreign_messages_are_dropped(rig: Rig, mqtt_connection_factory: ConnectionFactory) -> None:
+    intruder = mqtt_connection_factory("intruder")
+    data_topic = f"$aws/things/{THING}/streams/{STREAM}/data/cbor"
+    rejected_topic = f"$aws/things/{THING}/streams/{STREAM}/rejected/cbor"
+    sent: list[bool] = []
+
+    def inject(event: ProgressEvent) -> None:
+        if sent:
+            return
+        sent.append(True)
+        for payload in (
+            b"\x00garbage",
+            cbor2.dumps({"f": 9, "i": 0, "l": 4, "p": b"evil"}),  # another file
+            cbor2.dumps({"f": 3, "i": 999, "l": 4, "p": b"evil"}),  # beyond the file
+            cbor2.dumps({"f": 3, "i": 0, "l": 4, "p": b"evil"}),  # wrong size
+            cbor2.dumps({"c": "someone-else", "f": 3, "i": 0, "l": 4096, "p": bytes(4096)}),
+        ):
+            intruder.publish(data_topic, payload, qos=1)
+        intruder.publish(rejected_topic, b"\x00not cbor", qos=1)
+        intruder.publish(rejected_topic, cbor2.dumps({"c": "someone-else", "o": "Unauthorized"}), qos=1)
+
+    rig.service.faults.delay = 0.05
+    downloader = rig.downloader()
+    with FileSink(rig.tmp_path / "image.bin", SIZE) as sink:
+        verifier = Sha256Verifier(hashlib.sha256(rig.data).digest())
+        request = make_request(rig.data, sink, kind=LocationKind.MQTT_STREAM, uri=STREAM, file_id=3, verifier=verifier)
+        downloader.download(attrs.evolve(request, on_progress=inject))
+    verifier.finish()
+    assert rig.image() == rig.data
+    assert downloader.last_stats.invalid_messages >= 5
+
+
+def test_not_an_mqtt_location(rig: Rig) -> None:
+    with FileSink(rig.tmp_path / "image.bin", SIZE) as sink, pytest.raises(ConfigurationError):
+        rig.downloader().download(make_request(rig.data, sink, uri="https://example.invalid/x"))
+
+
+class WriteOnlySink:
+    def __init__(self, path: Path) -> None:
+        self.inner = FileSink(path, SIZE)
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        self.inner.write_at(offset, data)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+def test_resume_with_holes_refeeds_the_verifier(rig: Rig) -> None:
+    request_for_identity = make_request(
+        rig.data, WriteOnlySink(rig.tmp_path / "scratch"), kind=LocationKind.MQTT_STREAM, uri=STREAM, file_id=3
+    )
+    request_for_identity.sink.inner.close()  # type: ignore[attr-defined]
+    total = -(-SIZE // 4096)
+    bitmap = BlockBitmap(total)
+    with FileSink(rig.tmp_path / "image.bin", SIZE) as sink:
+        for block in [*range(0, 10), *range(20, total, 3)]:
+            bitmap.add(block)
+            sink.write_at(block * 4096, rig.data[block * 4096 : (block + 1) * 4096])
+    identity = DownloadIdentity.of(request_for_identity, f"mqtt:{STREAM}/3")
+    ResumeStore(rig.state, "download-job-1", identity).save({"block_size": 4096, "bitmap": bitmap.to_text()})
+    downloader = rig.downloader()
+    rig.run(downloader).finish()
+    assert rig.image() == rig.data
+    assert downloader.last_stats.resumed_blocks == bitmap.received
+    assert downloader.last_stats.blocks_written == total - bitmap.received
+
+
+def test_unreadable_sink_with_a_verifier_restarts_from_zero(rig: Rig) -> None:
+    rig.run(rig.downloader())
+    downloader = rig.downloader()
+    sink = WriteOnlySink(rig.tmp_path / "image.bin")
+    verifier = Sha256Verifier(hashlib.sha256(rig.data).digest())
+    try:
+        downloader.download(
+            make_request(rig.data, sink, kind=LocationKind.MQTT_STREAM, uri=STREAM, file_id=3, verifier=verifier)
+        )
+    finally:
+        sink.inner.close()
+    verifier.finish()
+    assert downloader.last_stats.resumed_blocks == 0
+
+
+def test_corrupt_saved_bitmap_starts_over(rig: Rig) -> None:
+    rig.run(rig.downloader())
+    document = rig.state.load("download-job-1")
+    assert document is not None
+    data = dict(document.data)
+    data["progress"] = {"block_size": 4096, "bitmap": "not base64!"}
+    rig.state.save("download-job-1", data)
+    downloader = rig.downloader()
+    rig.run(downloader).finish()
+    assert downloader.last_stats.resumed_blocks == 0
+
+
+def test_describe_errors(rig: Rig) -> None:
+    with pytest.raises(StreamResourceNotFoundError):
+        rig.run(rig.downloader(describe_first=True), stream="no-such-stream")
+    with pytest.raises(BlockInvalidError):
+        rig.run(rig.downloader(describe_first=True), file_id=8)
+    rig.service.faults.stall = True
+    with pytest.raises(TransportError):
+        rig.run(rig.downloader(describe_first=True, describe_timeout=0.3))
