@@ -8,7 +8,7 @@
   one request at a time);
 * optionally a sweep over block size, blocks per request and requests in flight (``--sweep``).
 
-    .venv/bin/python benchmarks/bench_download_mqtt.py [--size-mib 32] [--rounds 3] [--sweep]
+    .venv/bin/python benchmarks/bench_download_mqtt.py [--size-mib 32] [--rounds 3] [--sweep] [--rss-mib 256]
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import hashlib
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -108,6 +110,59 @@ def ours(
     return elapsed
 
 
+def current_rss_kib() -> int:
+    """The resident set size right now (not the peak), in KiB, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child_rss(broker_url: str, work: Path, size: int, digest: str) -> None:
+    """In a fresh device process: RSS after imports, then peak RSS after the download. Prints KiB twice."""
+    before = current_rss_kib()
+    device = MqttConnection(MqttSettings(broker_url=broker_url, client_id=THING + "-rss"))
+    device.connect()
+    try:
+        store = FileStateStore(work / "state-rss")
+        location = FileLocation(LocationKind.MQTT_STREAM, STREAM + "-rss", file_id=0)
+        target = FileTarget("rss.bin", size, (location,), Integrity(digests={"sha256": bytes.fromhex(digest)}))
+        verifier = Sha256()
+        with FileSink(work / "rss.bin", size) as sink:
+            MqttStreamDownloader(device, THING + "-rss", store).download(
+                DownloadRequest("rss-job", target, location, sink, "rss", verifier=verifier)
+            )
+        assert verifier.hash.hexdigest() == digest
+    finally:
+        device.close()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(before, after)
+
+
+def rss_run(broker: MosquittoBroker, streams: StreamStore, work: Path, size_mib: int) -> None:
+    """Serve a file of ``size_mib`` from disk and download it in a child process; print its peak RSS."""
+    source = work / "rss-source.bin"
+    digest = hashlib.sha256()
+    with source.open("wb") as handle:
+        for _ in range(size_mib):
+            piece = os.urandom(1024 * 1024)
+            handle.write(piece)
+            digest.update(piece)
+    streams.create_stream(STREAM + "-rss", [{"fileId": 0, "path": str(source)}])
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", broker.url, str(work), str(size_mib * 1024 * 1024), digest.hexdigest()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    before, after = (int(x) for x in result.stdout.split())
+    print(
+        f"device process peak RSS: RSS after imports {before / 1024:.1f} MiB, after the {size_mib} MiB "
+        f"download (peak) {after / 1024:.1f} MiB, peak above baseline {(after - before) / 1024:.1f} MiB"
+    )
+
+
 def median_of(rounds: int, run: object) -> float:
     assert callable(run)
     return statistics.median(run() for _ in range(rounds))
@@ -119,7 +174,13 @@ def main() -> None:
     parser.add_argument("--freertos-size-mib", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--rss-mib", type=int, default=0, help="also measure a device process downloading this much")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        url, folder, size, digest = args.child
+        child_rss(url, Path(folder), int(size), digest)
+        return
     data = os.urandom(args.size_mib * 1024 * 1024)
     digest = hashlib.sha256(data).digest()
     small = data[: args.freertos_size_mib * 1024 * 1024]
@@ -177,6 +238,8 @@ def main() -> None:
                         config = MqttStreamConfig(encoding=encoding, block_size=65536)
                         took = median_of(args.rounds, lambda config=config: ours(device, work, data, digest, config))
                         print(f"sweep JSON, 64 KiB x {config.per_request}/request: {mib / took:7.1f} MiB/s")
+                if args.rss_mib:
+                    rss_run(broker, streams, work, args.rss_mib)
                 rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 print(
                     "peak RSS of this process (includes the stream service and the file held in memory): "
