@@ -88,12 +88,21 @@ def ours(
     return verifier.hash.digest()
 
 
-def current_rss_kib() -> int:
-    """The resident set size right now (not the peak), in KiB, from /proc."""
+def _proc_status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def current_rss_kib() -> int:
+    """The resident set size right now (not the peak), in KiB."""
+    return _proc_status_kib("VmRSS")
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS in KiB (VmHWM: unlike ru_maxrss it does not inherit the parent's peak)."""
+    return _proc_status_kib("VmHWM")
 
 
 def child_rss(url: str, out: Path, size: int, digest: str, state: Path) -> None:
@@ -102,7 +111,7 @@ def child_rss(url: str, out: Path, size: int, digest: str, state: Path) -> None:
     config = HttpDownloadConfig(allow_insecure_http=True)
     got = ours(url, out, size, bytes.fromhex(digest), state, config)
     assert got.hex() == digest
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_rss_kib()
     print(before, after)
 
 

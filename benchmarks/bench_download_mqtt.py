@@ -110,12 +110,21 @@ def ours(
     return elapsed
 
 
-def current_rss_kib() -> int:
-    """The resident set size right now (not the peak), in KiB, from /proc."""
+def _proc_status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def current_rss_kib() -> int:
+    """The resident set size right now (not the peak), in KiB."""
+    return _proc_status_kib("VmRSS")
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS in KiB (VmHWM: unlike ru_maxrss it does not inherit the parent's peak)."""
+    return _proc_status_kib("VmHWM")
 
 
 def child_rss(broker_url: str, work: Path, size: int, digest: str) -> None:
@@ -135,7 +144,7 @@ def child_rss(broker_url: str, work: Path, size: int, digest: str) -> None:
         assert verifier.hash.hexdigest() == digest
     finally:
         device.close()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_rss_kib()
     print(before, after)
 
 

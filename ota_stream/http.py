@@ -244,6 +244,8 @@ class HttpRangeDownloader:
         except (requests.RequestException, OSError) as exc:
             raise _RetryError(f"request failed: {type(exc).__name__}") from exc
         with response:
+            if response.url != url:
+                self._check_url(response.url)  # a redirect must not leave https
             self._handle(response, state)
 
     def _handle(self, response: requests.Response, state: _Transfer) -> None:
