@@ -1,8 +1,10 @@
 """MQTT stream benchmark through a real mosquitto on loopback, all in the same run:
 
-* raw paho: one client publishes the file's bytes in blocks of the same size (QoS 0), another receives
+* raw paho: a client in another process publishes the file's bytes in blocks of the same size (QoS 0),
+  a client in this process receives
   them all (no protocol, no requests, no verification, no disk): the transport's ceiling;
-* ota_stream's MqttStreamDownloader with its defaults, against the stream service stand-in
+* ota_stream's MqttStreamDownloader with its defaults, against the stream service stand-in (in its own
+  process, as the real service is not on the device)
   (GetStream requests, CBOR blocks, bitmap, SHA-256 fed in order, durable writes, resume records);
 * the same downloader with FreeRTOS's default configuration (4 KiB blocks, one block per request,
   one request at a time);
@@ -52,8 +54,8 @@ class Sha256:
         return None
 
 
-def raw_paho(broker: MosquittoBroker, data: bytes, block: int) -> float:
-    """Seconds to move ``data`` in ``block``-sized QoS 0 messages from one paho client to another."""
+def raw_paho(broker: MosquittoBroker, source: Path, size: int, block: int) -> float:
+    """Seconds to move the file in ``block``-sized QoS 0 messages from a publisher process to a subscriber."""
     received = 0
     done = threading.Event()
     ready = threading.Event()
@@ -61,7 +63,7 @@ def raw_paho(broker: MosquittoBroker, data: bytes, block: int) -> float:
     def on_message(_client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
         nonlocal received
         received += len(message.payload)
-        if received >= len(data):
+        if received >= size:
             done.set()
 
     subscriber = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-sub")
@@ -71,22 +73,58 @@ def raw_paho(broker: MosquittoBroker, data: bytes, block: int) -> float:
     subscriber.loop_start()
     subscriber.subscribe("raw/data", qos=0)
     ready.wait(5)
-    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-pub")
-    publisher.max_queued_messages_set(0)
-    publisher.connect(broker.host, broker.port)
-    publisher.loop_start()
-    time.sleep(0.2)
+    publisher = subprocess.Popen(
+        [sys.executable, __file__, "--raw-publish", broker.url, str(source), str(block)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert publisher.stdin is not None and publisher.stdout is not None
+    publisher.stdout.readline()  # "ready"
     start = time.perf_counter()
-    for offset in range(0, len(data), block):
-        publisher.publish("raw/data", data[offset : offset + block], qos=0)
+    publisher.stdin.write("go\n")
+    publisher.stdin.flush()
     finished = done.wait(120)
     elapsed = time.perf_counter() - start
-    for client in (publisher, subscriber):
-        client.loop_stop()
-        client.disconnect()
+    publisher.stdin.close()
+    publisher.wait(30)
+    subscriber.loop_stop()
+    subscriber.disconnect()
     if not finished:
-        raise RuntimeError(f"raw paho lost messages: {received} of {len(data)} bytes arrived")
+        raise RuntimeError(f"raw paho lost messages: {received} of {size} bytes arrived")
     return elapsed
+
+
+def raw_publish(broker_url: str, source: str, block: int) -> None:
+    """Child: publish the file in blocks once told to, then wait for the parent to close stdin."""
+    data = Path(source).read_bytes()
+    host, port = broker_url.removeprefix("mqtt://").split(":")
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-pub")
+    publisher.max_queued_messages_set(0)
+    publisher.connect(host, int(port))
+    publisher.loop_start()
+    time.sleep(0.2)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for offset in range(0, len(data), block):
+        publisher.publish("raw/data", data[offset : offset + block], qos=0)
+    sys.stdin.read()
+    publisher.loop_stop()
+    publisher.disconnect()
+
+
+def serve(broker_url: str, streams: list[str]) -> None:
+    """Child: the stream service stand-in, serving ``name=path`` streams until stdin closes."""
+    store = StreamStore()
+    for entry in streams:
+        name, path = entry.split("=", 1)
+        store.create_stream(name, [{"fileId": 0, "path": path}])
+    connection = MqttConnection(MqttSettings(broker_url=broker_url, client_id="stream-service"))
+    connection.connect()
+    with StreamDataPlane(connection, store):
+        print("ready", flush=True)
+        sys.stdin.read()
+    connection.close()
 
 
 def ours(
@@ -148,8 +186,8 @@ def child_rss(broker_url: str, work: Path, size: int, digest: str) -> None:
     print(before, after)
 
 
-def rss_run(broker: MosquittoBroker, streams: StreamStore, work: Path, size_mib: int) -> None:
-    """Serve a file of ``size_mib`` from disk and download it in a child process; print its peak RSS."""
+def make_rss_file(work: Path, size_mib: int) -> Path:
+    """Write the random file for the RSS run; its digest goes next to it."""
     source = work / "rss-source.bin"
     digest = hashlib.sha256()
     with source.open("wb") as handle:
@@ -157,9 +195,15 @@ def rss_run(broker: MosquittoBroker, streams: StreamStore, work: Path, size_mib:
             piece = os.urandom(1024 * 1024)
             handle.write(piece)
             digest.update(piece)
-    streams.create_stream(STREAM + "-rss", [{"fileId": 0, "path": str(source)}])
+    (work / "rss-source.sha256").write_text(digest.hexdigest())
+    return source
+
+
+def rss_run(broker: MosquittoBroker, work: Path, size_mib: int) -> None:
+    """Download the RSS file in a fresh device process and print its peak RSS."""
+    digest = (work / "rss-source.sha256").read_text()
     result = subprocess.run(
-        [sys.executable, __file__, "--child", broker.url, str(work), str(size_mib * 1024 * 1024), digest.hexdigest()],
+        [sys.executable, __file__, "--child", broker.url, str(work), str(size_mib * 1024 * 1024), digest],
         check=True,
         capture_output=True,
         text=True,
@@ -185,7 +229,15 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--rss-mib", type=int, default=0, help="also measure a device process downloading this much")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-publish", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.raw_publish:
+        raw_publish(args.raw_publish[0], args.raw_publish[1], int(args.raw_publish[2]))
+        return
+    if args.serve:
+        serve(args.serve[0], args.serve[1:])
+        return
     if args.child:
         url, folder, size, digest = args.child
         child_rss(url, Path(folder), int(size), digest)
@@ -200,19 +252,31 @@ def main() -> None:
         broker = MosquittoBroker(work / "broker")
         broker.start()
         try:
-            streams = StreamStore()
-            streams.create_stream(STREAM, [{"fileId": 0, "data": data}])
-            streams.create_stream(STREAM + "-small", [{"fileId": 0, "data": small}])
-            service_conn = MqttConnection(MqttSettings(broker_url=broker.url, client_id="stream-service"))
+            source = work / "source.bin"
+            source.write_bytes(data)
+            small_source = work / "small.bin"
+            small_source.write_bytes(small)
+            served = [f"{STREAM}={source}", f"{STREAM}-small={small_source}"]
+            if args.rss_mib:
+                served.append(f"{STREAM}-rss={make_rss_file(work, args.rss_mib)}")
+            service = subprocess.Popen(
+                [sys.executable, __file__, "--serve", broker.url, *served],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert service.stdin is not None and service.stdout is not None
+            service.stdout.readline()  # "ready"
             device = MqttConnection(MqttSettings(broker_url=broker.url, client_id=THING))
-            service_conn.connect()
             device.connect()
-            with StreamDataPlane(service_conn, streams):
+            try:
                 defaults = MqttStreamConfig()
-                rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                base = median_of(args.rounds, lambda: raw_paho(broker, data, defaults.block_size))
+                base = median_of(args.rounds, lambda: raw_paho(broker, source, len(data), defaults.block_size))
                 mine = median_of(args.rounds, lambda: ours(device, work, data, digest, defaults))
-                print(f"file: {args.size_mib} MiB, rounds: {args.rounds} (median)")
+                print(
+                    f"file: {args.size_mib} MiB, rounds: {args.rounds} (median); "
+                    "the stream service and the raw publisher run in their own processes"
+                )
                 size_kib = defaults.block_size // 1024
                 print(f"raw paho QoS0, {size_kib} KiB messages : {base:6.2f} s  {mib / base:7.1f} MiB/s")
                 print(
@@ -248,14 +312,11 @@ def main() -> None:
                         took = median_of(args.rounds, lambda config=config: ours(device, work, data, digest, config))
                         print(f"sweep JSON, 64 KiB x {config.per_request}/request: {mib / took:7.1f} MiB/s")
                 if args.rss_mib:
-                    rss_run(broker, streams, work, args.rss_mib)
-                rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                print(
-                    "peak RSS of this process (includes the stream service and the file held in memory): "
-                    f"{rss_before / 1024:.1f} -> {rss_after / 1024:.1f} MiB"
-                )
-            device.close()
-            service_conn.close()
+                    rss_run(broker, work, args.rss_mib)
+            finally:
+                device.close()
+                service.stdin.close()
+                service.wait(30)
         finally:
             broker.close()
 
