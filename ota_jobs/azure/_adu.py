@@ -316,7 +316,10 @@ def extract_service(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
         document = desired
     component = document.get(ADU_COMPONENT)
     if component is None:
-        return None
+        if isinstance(document.get("service"), Mapping) and "workflow" in document["service"]:
+            component = document  # the component's own body
+        else:
+            return None
     component = _obj(component, ADU_COMPONENT, AduDocumentError)
     service = component.get("service")
     if service is None:
