@@ -1,8 +1,30 @@
 """ota_cloud: local stand-ins of the clouds, for tests, demos and fleet simulation.
 
 The AWS IoT Jobs and MQTT file-stream services, Azure IoT Hub twins and the Device Update service side,
-a managed mosquitto broker, a loopback HTTP file server with Range support and a test PKI. Written from
+a managed mosquitto broker, a loopback HTTP file server with Range support and a local PKI. Written from
 the protocol descriptions, independently of the device-side packages.
 """
 
-__all__: list[str] = []
+from ota_cloud.broker import (
+    BrokerStartError,
+    MosquittoBroker,
+    MosquittoNotInstalledError,
+    TlsListener,
+    free_port,
+)
+from ota_cloud.file_server import ByteRange, FileEntry, RangeFileServer, parse_range_header
+from ota_cloud.pki import CertificateFiles, LocalPki
+
+__all__ = [
+    "BrokerStartError",
+    "ByteRange",
+    "CertificateFiles",
+    "FileEntry",
+    "LocalPki",
+    "MosquittoBroker",
+    "MosquittoNotInstalledError",
+    "RangeFileServer",
+    "TlsListener",
+    "free_port",
+    "parse_range_header",
+]
