@@ -28,10 +28,9 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ota_core.errors import OtaError
-
 from ota_cloud.azure._adu_service import decode_files
 from ota_cloud.azure._errors import DeviceNotFoundError, StandInRequestError
+from ota_core.errors import OtaError
 
 if TYPE_CHECKING:
     from ota_cloud.azure._standin import AzureStandIn
@@ -45,7 +44,7 @@ _MAX_BODY = 64 * 1024 * 1024
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         _log.debug("admin api: " + format, *args)
 
     def _body(self) -> Any:
@@ -122,7 +121,7 @@ class AdminApi:
         self._server.shutdown()
         self._server.server_close()
 
-    def route(self, method: str, parts: list[str], body: dict[str, Any]) -> Any:  # noqa: PLR0911, C901
+    def route(self, method: str, parts: list[str], body: dict[str, Any]) -> Any:
         """Dispatch one request to the stand-in."""
         s = self.standin
         match method, parts:

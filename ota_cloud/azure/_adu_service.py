@@ -22,13 +22,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ota_core.state_store import FileStateStore
-
 from ota_cloud.azure._errors import StandInRequestError
 from ota_cloud.azure._hub import IotHubStandIn
 from ota_cloud.azure._signing import SigningKeys, sign_update_manifest
 from ota_cloud.azure._twins import DeviceTwin
 from ota_cloud.file_server import RangeFileServer
+from ota_core.state_store import FileStateStore
 
 __all__ = ["DeviceUpdateService"]
 

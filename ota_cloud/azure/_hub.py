@@ -22,10 +22,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ota_core.mqtt import MqttConnection, MqttMessage, MqttSettings
-
 from ota_cloud.azure._errors import DeviceNotFoundError, MethodTimeoutError, StandInRequestError
 from ota_cloud.azure._twins import DeviceTwin, TwinRegistry
+from ota_core.mqtt import MqttConnection, MqttMessage, MqttSettings
 
 __all__ = ["DEFAULT_HOSTNAME", "IotHubStandIn", "ReportedListener"]
 

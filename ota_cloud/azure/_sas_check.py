@@ -35,11 +35,11 @@ def check_sas_token(token: str, hostname: str, device_id: str, primary_key: str,
     if int(fields["se"]) <= now:
         return "token expired"
     try:
-        key = base64.b64decode(primary_key, validate=True)
+        secret = base64.b64decode(primary_key, validate=True)
         given = base64.b64decode(urllib.parse.unquote(fields["sig"]), validate=True)
     except (binascii.Error, ValueError):
         return "bad signature encoding"
     message = f"{fields['sr']}\n{fields['se']}".encode()
-    if not hmac.compare_digest(hmac.new(key, message, hashlib.sha256).digest(), given):
+    if not hmac.compare_digest(hmac.new(secret, message, hashlib.sha256).digest(), given):
         return "signature mismatch"
     return None

@@ -47,7 +47,7 @@ class AzureStandIn:
         if self.admin is not None:
             self.admin.close()
         self.hub.close()
-        self.files.close()
+        self.files.stop()
 
     def __enter__(self) -> AzureStandIn:
         self.start()

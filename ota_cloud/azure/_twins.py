@@ -16,9 +16,8 @@ from typing import Any
 
 import attrs
 
-from ota_core.state_store import FileStateStore
-
 from ota_cloud.azure._errors import DeviceNotFoundError, StandInRequestError
+from ota_core.state_store import FileStateStore
 
 __all__ = ["DeviceTwin", "TwinRegistry", "merge_json", "twin_section_error"]
 
