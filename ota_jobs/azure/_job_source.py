@@ -28,7 +28,7 @@ from ota_jobs.azure._adu import (
     parse_service_request,
 )
 from ota_jobs.azure._errors import AduDocumentError
-from ota_jobs.azure._mxchip import FirmwareSubstatus, MxchipReporter
+from ota_jobs.azure._mxchip import FirmwareSubstatus, MxchipFirmwareParser, MxchipReporter
 from ota_jobs.azure._twin_client import TwinClient
 from ota_jobs.azure._twin_core import DesiredPatch, TwinDocument
 
@@ -153,10 +153,19 @@ class MxchipJobSource(TwinJobSource):
     apply, reboot), ``substatus`` and ``started``/``ended`` (datetimes are taken from ``clock``).
     """
 
-    def __init__(self, client: TwinClient, reporter: MxchipReporter, *, report_timeout: float = 60.0) -> None:
+    def __init__(self, client: TwinClient, reporter: MxchipReporter, *,
+                 parser: MxchipFirmwareParser | None = None, report_timeout: float = 60.0) -> None:
         super().__init__(client, "firmware", report_timeout=report_timeout)
         self.reporter = reporter
+        self.parser = parser
         self._started_at: Any = None
+
+    def interpret(self, document: dict[str, Any], version: int | None) -> JobEvent | None:
+        """With a parser, a desired firmware that cannot be used is reported as ``Error`` at once
+        (``URINotHTTPS`` for an http URI, as the DevKit does) instead of being handed to the engine."""
+        if self.parser is not None:
+            self.parser.decode(document)
+        return super().interpret(document, version)
 
     def build_reports(self, report: StatusReport) -> list[Mapping[str, Any]]:
         """Map a status report onto the DevKit's statuses."""
