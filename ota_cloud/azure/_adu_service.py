@@ -287,14 +287,16 @@ class DeviceUpdateService:
             return "InProgress"
         if same and state == 255:
             return "Failed"
+        result = agent.get("lastInstallResult")
+        code = result.get("resultCode") if isinstance(result, Mapping) else None
+        if same and code == -1:
+            return "Canceled"
         if installed_matches:
             return "Succeeded"
         if deployment["cancelled"]:
             return "Canceled"
         if same and state == 0:
-            result = agent.get("lastInstallResult")
-            code = result.get("resultCode") if isinstance(result, Mapping) else None
-            return "Canceled" if code == -1 else "Failed"
+            return "Failed"
         return "Pending"
 
 
