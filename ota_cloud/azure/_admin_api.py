@@ -76,12 +76,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, self.server.route(method, parts, body))
         except DeviceNotFoundError as exc:
             self._send(404, exc.as_report())
-        except LookupError as exc:
-            self._send(404, {"code": "NOT_FOUND", "reason": str(exc)})
         except OtaError as exc:
             self._send(504 if exc.code == "AZURE_STANDIN_METHOD_TIMEOUT" else 400, exc.as_report())
         except (KeyError, TypeError, ValueError) as exc:
-            self._send(400, {"code": "BAD_REQUEST", "reason": str(exc)})
+            self._send(400, {"code": "BAD_REQUEST", "reason": f"missing or bad field: {exc}"})
+        except LookupError as exc:
+            self._send(404, {"code": "NOT_FOUND", "reason": str(exc)})
 
     def do_GET(self) -> None:
         self._run("GET")
