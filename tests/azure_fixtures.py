@@ -18,7 +18,7 @@ HUB = "modular-ota.azure-devices.net"
 _KEYS: list[SigningKeys] = []
 
 
-def test_keys() -> SigningKeys:
+def session_keys() -> SigningKeys:
     """One pair of 2048-bit signing keys per test session (keeps the tests fast)."""
     if not _KEYS:
         _KEYS.append(SigningKeys.generate(2048))
@@ -28,7 +28,7 @@ def test_keys() -> SigningKeys:
 @pytest.fixture
 def azure_standin(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[AzureStandIn]:
     """The whole Azure stand-in on the test broker, with per-device topic prefixes."""
-    standin = AzureStandIn(mosquitto.url, tmp_path / "azure-state", keys=test_keys())
+    standin = AzureStandIn(mosquitto.url, tmp_path / "azure-state", keys=session_keys())
     standin.start()
     try:
         yield standin
