@@ -44,16 +44,25 @@ def azure_device(mosquitto: MosquittoBroker, azure_standin: AzureStandIn) -> Ite
     """Register a device with the stand-in and connect it as the device side would (not yet started)."""
     made: list[tuple[MqttConnection, TwinClient]] = []
 
-    def make(device_id: str = "dev1", *, retry: RetryPolicy | None = None,
-             model_id: str | None = None) -> tuple[MqttConnection, TwinClient]:
+    def make(
+        device_id: str = "dev1", *, retry: RetryPolicy | None = None, model_id: str | None = None
+    ) -> tuple[MqttConnection, TwinClient]:
         azure_standin.hub.register_device(device_id, DEVICE_KEY)
-        settings = IotHubSettings(hostname=HUB, device_id=device_id, shared_access_key=DEVICE_KEY,
-                                  gateway_host=mosquitto.host, port=mosquitto.port, use_tls=False,
-                                  model_id=model_id, topic_prefix=azure_standin.hub.prefix_for(device_id))
+        settings = IotHubSettings(
+            hostname=HUB,
+            device_id=device_id,
+            shared_access_key=DEVICE_KEY,
+            gateway_host=mosquitto.host,
+            port=mosquitto.port,
+            use_tls=False,
+            model_id=model_id,
+            topic_prefix=azure_standin.hub.prefix_for(device_id),
+        )
         connection = MqttConnection(settings.to_mqtt_settings())
         connection.connect()
-        client = TwinClient(connection, retry=retry or RetryPolicy(initial_delay=0.05, max_delay=0.2,
-                                                                     response_timeout=5.0))
+        client = TwinClient(
+            connection, retry=retry or RetryPolicy(initial_delay=0.05, max_delay=0.2, response_timeout=5.0)
+        )
         made.append((connection, client))
         return connection, client
 

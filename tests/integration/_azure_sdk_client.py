@@ -26,7 +26,8 @@ def main() -> int:
     with open(ca_file) as handle:
         ca_pem = handle.read()
     client = IoTHubDeviceClient.create_from_connection_string(
-        connection_string, server_verification_cert=ca_pem, keep_alive=30)
+        connection_string, server_verification_cert=ca_pem, keep_alive=30
+    )
     patches = queue.Queue()
     client.on_twin_desired_properties_patch_received = patches.put
     client.connect()

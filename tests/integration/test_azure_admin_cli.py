@@ -32,8 +32,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, object]:
         return code, out
 
 
-def test_cli_drives_the_admin_api(azure_standin: AzureStandIn, azure_device: DeviceFactory, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_drives_the_admin_api(
+    azure_standin: AzureStandIn, azure_device: DeviceFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert azure_standin.admin is not None
     admin = ["--admin", azure_standin.admin.url]
     code, out = run(capsys, "cloud", "azure", "device-add", "cli-dev", "--key", "QUJD", *admin)
@@ -42,25 +43,67 @@ def test_cli_drives_the_admin_api(azure_standin: AzureStandIn, azure_device: Dev
     assert out == {"$version": 2}
     code, out = run(capsys, "cloud", "azure", "twin", "cli-dev", *admin)
     assert isinstance(out, dict) and out["desired"] == {"a": 1, "$version": 2}
-    code, out = run(capsys, "cloud", "azure", "mxchip-set", "cli-dev", "--fw-version", "2.0",
-                    "--uri", "https://h/f.bin", "--size", "10", "--check-value", "31c3", *admin)
+    code, out = run(
+        capsys,
+        "cloud",
+        "azure",
+        "mxchip-set",
+        "cli-dev",
+        "--fw-version",
+        "2.0",
+        "--uri",
+        "https://h/f.bin",
+        "--size",
+        "10",
+        "--check-value",
+        "31c3",
+        *admin,
+    )
     assert out == {"cli-dev": 3}
     code, out = run(capsys, "cloud", "azure", "mxchip-metrics", *admin)
     assert out == {"Current": 0, "Downloading": 0, "Verifying": 0, "Applying": 0, "Error": 0}
 
     payload = b"image" * 100
-    manifest = {"manifestVersion": "4.0", "updateId": {"provider": "Acme", "name": "Box", "version": "2.0"},
-                "compatibility": [{"manufacturer": "Acme", "model": "Box"}],
-                "instructions": {"steps": [{"handler": "microsoft/script:1", "files": ["box.bin"]}]},
-                "files": [{"filename": "box.bin", "sizeInBytes": len(payload),
-                           "hashes": {"sha256": base64.b64encode(hashlib.sha256(payload).digest()).decode()}}]}
+    manifest = {
+        "manifestVersion": "4.0",
+        "updateId": {"provider": "Acme", "name": "Box", "version": "2.0"},
+        "compatibility": [{"manufacturer": "Acme", "model": "Box"}],
+        "instructions": {"steps": [{"handler": "microsoft/script:1", "files": ["box.bin"]}]},
+        "files": [
+            {
+                "filename": "box.bin",
+                "sizeInBytes": len(payload),
+                "hashes": {"sha256": base64.b64encode(hashlib.sha256(payload).digest()).decode()},
+            }
+        ],
+    }
     (tmp_path / "box.importmanifest.json").write_text(json.dumps(manifest))
     (tmp_path / "box.bin").write_bytes(payload)
-    code, out = run(capsys, "cloud", "azure", "adu-import", str(tmp_path / "box.importmanifest.json"),
-                    str(tmp_path / "box.bin"), *admin)
+    code, out = run(
+        capsys,
+        "cloud",
+        "azure",
+        "adu-import",
+        str(tmp_path / "box.importmanifest.json"),
+        str(tmp_path / "box.bin"),
+        *admin,
+    )
     assert out == {"provider": "Acme", "name": "Box", "version": "2.0"}
-    code, out = run(capsys, "cloud", "azure", "adu-deploy", "d1", "cli-dev", "--provider", "Acme", "--name", "Box",
-                    "--update-version", "2.0", *admin)
+    code, out = run(
+        capsys,
+        "cloud",
+        "azure",
+        "adu-deploy",
+        "d1",
+        "cli-dev",
+        "--provider",
+        "Acme",
+        "--name",
+        "Box",
+        "--update-version",
+        "2.0",
+        *admin,
+    )
     assert isinstance(out, dict) and out["counts"] == {"Pending": 1}
     service = azure_standin.hub.get_twin("cli-dev")["desired"]["deviceUpdate"]["service"]
     assert service["workflow"] == {"action": 3, "id": "d1"}
@@ -96,18 +139,36 @@ def test_cli_drives_the_admin_api(azure_standin: AzureStandIn, azure_device: Dev
     assert requests.post(base + "/devices", data=b"[1]", timeout=5).status_code == 400
     assert requests.post(base + "/devices", data=b"{bad", timeout=5).status_code == 400
     assert requests.post(base + "/devices", json={}, timeout=5).status_code == 400
-    assert requests.post(base + "/devices/cli-dev/faults", json={"operation": "get", "statuses": [429]},
-                         timeout=5).status_code == 200
+    assert (
+        requests.post(
+            base + "/devices/cli-dev/faults", json={"operation": "get", "statuses": [429]}, timeout=5
+        ).status_code
+        == 200
+    )
     assert requests.get(base + "/adu/updates", timeout=5).json()["updates"][0]["name"] == "Box"
 
 
 def test_serve_command(mosquitto: MosquittoBroker, tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from ota_orchestrators.cli import main; sys.exit(main(sys.argv[1:]))",
-         "-q", "cloud", "azure", "serve", "--broker", mosquitto.url, "--state-dir", str(tmp_path / "s"),
-         "--admin-port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from ota_orchestrators.cli import main; sys.exit(main(sys.argv[1:]))",
+            "-q",
+            "cloud",
+            "azure",
+            "serve",
+            "--broker",
+            mosquitto.url,
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--admin-port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

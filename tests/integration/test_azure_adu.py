@@ -47,8 +47,9 @@ def verify_chain(manifest: bytes, jws: str, root: rsa.RSAPublicKey) -> None:
     n = int.from_bytes(base64.b64decode(jwk["n"] + "=" * (-len(jwk["n"]) % 4)), "big")
     e = int.from_bytes(base64.b64decode(jwk["e"] + "=" * (-len(jwk["e"]) % 4)), "big")
     signing = rsa.RSAPublicNumbers(e, n).public_key()
-    signing.verify(b64url_decode(signature_b64), f"{header_b64}.{payload_b64}".encode(), padding.PKCS1v15(),
-                   hashes.SHA256())
+    signing.verify(
+        b64url_decode(signature_b64), f"{header_b64}.{payload_b64}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
     claims = json.loads(b64url_decode(payload_b64))
     assert claims["sha256"] == base64.b64encode(hashlib.sha256(manifest).digest()).decode()
 
@@ -58,10 +59,22 @@ def import_manifest() -> dict[str, Any]:
         "manifestVersion": "5.0",
         "updateId": {"provider": "Contoso", "name": "Toaster", "version": "1.1"},
         "compatibility": [{"manufacturer": "Contoso", "model": "Toaster"}],
-        "instructions": {"steps": [{"handler": "microsoft/swupdate:2", "files": ["toaster-1.1.swu"],
-                                    "handlerProperties": {"installedCriteria": "1.1"}}]},
-        "files": [{"filename": "toaster-1.1.swu", "sizeInBytes": len(PAYLOAD),
-                   "hashes": {"sha256": base64.b64encode(hashlib.sha256(PAYLOAD).digest()).decode()}}],
+        "instructions": {
+            "steps": [
+                {
+                    "handler": "microsoft/swupdate:2",
+                    "files": ["toaster-1.1.swu"],
+                    "handlerProperties": {"installedCriteria": "1.1"},
+                }
+            ]
+        },
+        "files": [
+            {
+                "filename": "toaster-1.1.swu",
+                "sizeInBytes": len(PAYLOAD),
+                "hashes": {"sha256": base64.b64encode(hashlib.sha256(PAYLOAD).digest()).decode()},
+            }
+        ],
         "createdDateTime": "2026-01-01T00:00:00Z",
     }
 
@@ -105,8 +118,9 @@ def wait_for(predicate: Any, timeout: float = 15.0) -> bool:
 
 def test_deployment_duplicate_retry_cancel(azure_standin: AzureStandIn, azure_device: DeviceFactory) -> None:
     _, client = azure_device("toaster-1", model_id=ADU_MODEL_ID)
-    source = AduJobSource(client, AduAgentReporter("Contoso", "Toaster"),
-                          installed_update_id=AduUpdateId("Contoso", "Toaster", "1.0"))
+    source = AduJobSource(
+        client, AduAgentReporter("Contoso", "Toaster"), installed_update_id=AduUpdateId("Contoso", "Toaster", "1.0")
+    )
     root = azure_standin.adu.keys.root.public_key()
     device = AduDevice(source, root)
     source.start(device.on_event)
@@ -115,8 +129,9 @@ def test_deployment_duplicate_retry_cancel(azure_standin: AzureStandIn, azure_de
     update_id = azure_standin.adu.import_update(import_manifest(), {"toaster-1.1.swu": PAYLOAD})
     azure_standin.adu.create_deployment("dep-1", update_id, ["toaster-1"])
     assert device.installed.wait(20)
-    assert wait_for(lambda: azure_standin.adu.deployment_status("dep-1")["devices"]["toaster-1"]["state"]
-                    == "Succeeded")
+    assert wait_for(
+        lambda: azure_standin.adu.deployment_status("dep-1")["devices"]["toaster-1"]["state"] == "Succeeded"
+    )
     agent = azure_standin.adu.agent("toaster-1")
     assert agent is not None and agent["state"] == 0 and agent["lastInstallResult"]["resultCode"] == 700
     assert json.loads(agent["installedUpdateId"]) == update_id
@@ -141,13 +156,13 @@ def test_deployment_duplicate_retry_cancel(azure_standin: AzureStandIn, azure_de
     # a new deployment that hangs, then a cancel
     device.hold.set()
     azure_standin.adu.create_deployment("dep-2", update_id, ["toaster-1"])
-    assert wait_for(lambda: azure_standin.adu.deployment_status("dep-2")["devices"]["toaster-1"]["state"]
-                    == "InProgress")
+    assert wait_for(
+        lambda: azure_standin.adu.deployment_status("dep-2")["devices"]["toaster-1"]["state"] == "InProgress"
+    )
     azure_standin.adu.cancel_deployment("dep-2")
     assert wait_for(lambda: any(e.kind is JobEventKind.CANCELLED and e.job_id == "dep-2" for e in device.events))
     source.report(StatusReport("dep-2", JobStatus.CANCELED))
-    assert wait_for(lambda: azure_standin.adu.deployment_status("dep-2")["devices"]["toaster-1"]["state"]
-                    == "Canceled")
+    assert wait_for(lambda: azure_standin.adu.deployment_status("dep-2")["devices"]["toaster-1"]["state"] == "Canceled")
     assert azure_standin.adu.deployment_status("dep-2")["cancelled"] is True
 
 

@@ -47,18 +47,20 @@ class SimulatedDevice:
             return
         target = plan.files[0]
         pending = plan.attributes["fw_version"]
-        self.source.report(StatusReport(plan.job_id, JobStatus.IN_PROGRESS,
-                                        {"pending": pending, "uri": target.locations[0].uri}))
+        self.source.report(
+            StatusReport(plan.job_id, JobStatus.IN_PROGRESS, {"pending": pending, "uri": target.locations[0].uri})
+        )
         data = requests.get(target.locations[0].uri, timeout=10).content
         if len(data) != target.size:
-            self.source.report(StatusReport(plan.job_id, JobStatus.FAILED,
-                                            {"pending": pending, "substatus": "FileSizeNotMatch"}))
+            self.source.report(
+                StatusReport(plan.job_id, JobStatus.FAILED, {"pending": pending, "substatus": "FileSizeNotMatch"})
+            )
         elif crc16_xmodem(data) != target.integrity.crc16_xmodem:
-            self.source.report(StatusReport(plan.job_id, JobStatus.FAILED,
-                                            {"pending": pending, "substatus": "VerifyFailed"}))
+            self.source.report(
+                StatusReport(plan.job_id, JobStatus.FAILED, {"pending": pending, "substatus": "VerifyFailed"})
+            )
         else:
-            self.source.report(StatusReport(plan.job_id, JobStatus.IN_PROGRESS,
-                                            {"pending": pending, "phase": "apply"}))
+            self.source.report(StatusReport(plan.job_id, JobStatus.IN_PROGRESS, {"pending": pending, "phase": "apply"}))
             self.parser.current_version = pending  # the "reboot"
             self.source.report(StatusReport(plan.job_id, JobStatus.SUCCEEDED, {"current": pending}))
         self.done.set()
@@ -79,10 +81,10 @@ def test_rollout_across_devices(azure_standin: AzureStandIn, azure_device: Devic
     assert azure_standin.mxchip.metrics()["Current"] == 4
 
     good = format_check_value(crc16_xmodem(IMAGE))
-    azure_standin.mxchip.set_firmware(["devkit-0", "devkit-1", "devkit-2"], version="1.1.0", uri=url,
-                                      check_value=good, size=len(IMAGE))
-    azure_standin.mxchip.set_firmware(["devkit-3"], version="1.1.0", uri=url, check_value="dead",
-                                      size=len(IMAGE))
+    azure_standin.mxchip.set_firmware(
+        ["devkit-0", "devkit-1", "devkit-2"], version="1.1.0", uri=url, check_value=good, size=len(IMAGE)
+    )
+    azure_standin.mxchip.set_firmware(["devkit-3"], version="1.1.0", uri=url, check_value="dead", size=len(IMAGE))
     for device in devices:
         assert device.done.wait(20)
     deadline = time.monotonic() + 10

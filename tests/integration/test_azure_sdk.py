@@ -32,12 +32,13 @@ CLIENT = Path(__file__).with_name("_azure_sdk_client.py")
 def _sdk_python() -> Path:
     python = SDK_VENV / "bin" / "python"
     probe = [str(python), "-c", "import azure.iot.device"]
-    if python.exists() and subprocess.run(probe, capture_output=True, timeout=60).returncode == 0:
+    if python.exists() and subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0:
         return python
     try:
         subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True, capture_output=True, timeout=120)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", SDK_REQUIREMENT], check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", SDK_REQUIREMENT], check=True, capture_output=True, timeout=300
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         if os.environ.get("CI") == "true":
             raise
@@ -48,8 +49,12 @@ def _sdk_python() -> Path:
 @pytest.fixture
 def tls_broker(tmp_path: Path, test_pki: LocalPki) -> Iterator[MosquittoBroker]:
     """A mosquitto with a server-authenticated TLS listener (the SDK authenticates with a SAS token)."""
-    listener = TlsListener(ca_file=test_pki.ca_file, cert_file=test_pki.server.cert_file,
-                           key_file=test_pki.server.key_file, require_client_certificate=False)
+    listener = TlsListener(
+        ca_file=test_pki.ca_file,
+        cert_file=test_pki.server.cert_file,
+        key_file=test_pki.server.key_file,
+        require_client_certificate=False,
+    )
     broker = MosquittoBroker(tmp_path / "sdk-broker", tls=listener)
     broker.start()
     try:
@@ -62,18 +67,21 @@ def test_microsoft_sdk_reads_twin_patches_reported_and_gets_desired(
     tls_broker: MosquittoBroker, test_pki: LocalPki, tmp_path: Path
 ) -> None:
     python = _sdk_python()
-    standin = AzureStandIn(tls_broker.url, tmp_path / "state", hostname=HUB, topic_prefix="", admin_port=None,
-                           keys=session_keys())
+    standin = AzureStandIn(
+        tls_broker.url, tmp_path / "state", hostname=HUB, topic_prefix="", admin_port=None, keys=session_keys()
+    )
     standin.start()
     try:
         standin.hub.register_device("sdk-device", DEVICE_KEY)
         standin.hub.update_desired("sdk-device", {"firmware": {"fwVersion": "1.0.0"}})
-        connection_string = (f"HostName={HUB};DeviceId=sdk-device;SharedAccessKey={DEVICE_KEY};"
-                             "GatewayHostName=localhost")
+        connection_string = f"HostName={HUB};DeviceId=sdk-device;SharedAccessKey={DEVICE_KEY};GatewayHostName=localhost"
         steps: list[dict[str, object]] = []
-        with subprocess.Popen([str(python), str(CLIENT), connection_string, str(test_pki.ca_file),
-                               str(tls_broker.tls_port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) as process:
+        with subprocess.Popen(
+            [str(python), str(CLIENT), connection_string, str(test_pki.ca_file), str(tls_broker.tls_port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
             try:
                 assert process.stdout is not None
                 for line in process.stdout:

@@ -18,11 +18,19 @@ pytestmark = pytest.mark.broker
 
 def test_state_survives_restart(mosquitto: MosquittoBroker, tmp_path: Path) -> None:
     data = b"payload" * 10
-    manifest = {"manifestVersion": "5.0", "updateId": {"provider": "P", "name": "N", "version": "1.0"},
-                "compatibility": [{"manufacturer": "P"}],
-                "instructions": {"steps": [{"handler": "a/b:1", "files": ["f.bin"]}]},
-                "files": [{"filename": "f.bin", "sizeInBytes": len(data),
-                           "hashes": {"sha256": base64.b64encode(hashlib.sha256(data).digest()).decode()}}]}
+    manifest = {
+        "manifestVersion": "5.0",
+        "updateId": {"provider": "P", "name": "N", "version": "1.0"},
+        "compatibility": [{"manufacturer": "P"}],
+        "instructions": {"steps": [{"handler": "a/b:1", "files": ["f.bin"]}]},
+        "files": [
+            {
+                "filename": "f.bin",
+                "sizeInBytes": len(data),
+                "hashes": {"sha256": base64.b64encode(hashlib.sha256(data).digest()).decode()},
+            }
+        ],
+    }
     state = tmp_path / "state"
     with AzureStandIn(mosquitto.url, state, admin_port=None, key_size=2048) as first:
         first.hub.register_device("weird id@1", "k")
@@ -49,8 +57,9 @@ def test_stand_in_rejects_bad_requests(mosquitto: MosquittoBroker, tmp_path: Pat
     single.register_device("only")
     with pytest.raises(StandInRequestError):
         single.register_device("second")
-    with AzureStandIn(mosquitto.url, tmp_path / "s", admin_port=None,
-                      keys=SigningKeys.load_or_create(tmp_path / "k", 2048)) as standin:
+    with AzureStandIn(
+        mosquitto.url, tmp_path / "s", admin_port=None, keys=SigningKeys.load_or_create(tmp_path / "k", 2048)
+    ) as standin:
         hub = standin.hub
         hub.register_device("d1")
         with pytest.raises(StandInRequestError):
@@ -64,24 +73,38 @@ def test_stand_in_rejects_bad_requests(mosquitto: MosquittoBroker, tmp_path: Pat
         with pytest.raises(StandInRequestError):
             standin.mxchip.set_firmware(["d1"], version="1", uri="ftp://h/x")
         adu = standin.adu
-        for bad in ({}, {"manifestVersion": "3.0"}, {"manifestVersion": "5.0", "updateId": "x"},
-                    {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1"}},
-                    {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1.0"},
-                     "files": []},
-                    {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1.0"},
-                     "files": ["x"]},
-                    {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1.0"},
-                     "files": [{"filename": "../x"}]}):
+        for bad in (
+            {},
+            {"manifestVersion": "3.0"},
+            {"manifestVersion": "5.0", "updateId": "x"},
+            {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1"}},
+            {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1.0"}, "files": []},
+            {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1.0"}, "files": ["x"]},
+            {
+                "manifestVersion": "5.0",
+                "updateId": {"provider": "p", "name": "n", "version": "1.0"},
+                "files": [{"filename": "../x"}],
+            },
+        ):
             with pytest.raises(StandInRequestError):
                 adu.import_update(bad, {})
-        good = {"manifestVersion": "5.0", "updateId": {"provider": "p", "name": "n", "version": "1.0"},
-                "files": [{"filename": "a", "sizeInBytes": 1,
-                           "hashes": {"sha256": base64.b64encode(hashlib.sha256(b"a").digest()).decode()}}]}
+        good = {
+            "manifestVersion": "5.0",
+            "updateId": {"provider": "p", "name": "n", "version": "1.0"},
+            "files": [
+                {
+                    "filename": "a",
+                    "sizeInBytes": 1,
+                    "hashes": {"sha256": base64.b64encode(hashlib.sha256(b"a").digest()).decode()},
+                }
+            ],
+        }
         for steps in (None, [{"files": ["a"]}], [{"handler": "a/b:1", "files": ["zz"]}]):
             with pytest.raises(StandInRequestError):
                 adu.import_update({**good, "instructions": {"steps": steps}}, {"a": b"a"})
-        update_id = adu.import_update({**good, "instructions": {"steps": [{"handler": "a/b:1", "files": ["a"]}]}},
-                                      {"a": b"a"})
+        update_id = adu.import_update(
+            {**good, "instructions": {"steps": [{"handler": "a/b:1", "files": ["a"]}]}}, {"a": b"a"}
+        )
         with pytest.raises(StandInRequestError):
             adu.create_deployment("bad id!", update_id, ["d1"])
         with pytest.raises(StandInRequestError):

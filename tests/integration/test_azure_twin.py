@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ota_cloud.azure import AzureStandIn, MethodTimeoutError
-from ota_jobs.azure import DesiredPatch, RetryPolicy, TwinRequestError
+from ota_jobs.azure import DesiredPatch, RetryPolicy, TwinDocument, TwinRequestError
 from tests.azure_fixtures import DeviceFactory, azure_device, azure_standin
 
 pytestmark = pytest.mark.broker
@@ -43,8 +43,7 @@ def test_get_patch_and_desired(azure_standin: AzureStandIn, azure_device: Device
     assert client.desired_version == 3
 
 
-def test_reported_ordering_with_429_and_500_retries(azure_standin: AzureStandIn,
-                                                    azure_device: DeviceFactory) -> None:
+def test_reported_ordering_with_429_and_500_retries(azure_standin: AzureStandIn, azure_device: DeviceFactory) -> None:
     _, client = azure_device("dev1")
     client.start()
     client.get_twin(timeout=10)
@@ -83,10 +82,11 @@ def test_retries_run_out_and_400_is_final(azure_standin: AzureStandIn, azure_dev
         client.get_twin(timeout=10)
 
 
-def test_desired_changes_while_offline_are_caught_up(mosquitto: object, azure_standin: AzureStandIn,
-                                                     azure_device: DeviceFactory) -> None:
+def test_desired_changes_while_offline_are_caught_up(
+    mosquitto: object, azure_standin: AzureStandIn, azure_device: DeviceFactory
+) -> None:
     connection, client = azure_device("dev1")
-    documents = []
+    documents: list[TwinDocument] = []
     client.on_document(documents.append)
     client.start()
     assert wait_until(lambda: documents)

@@ -81,11 +81,22 @@ def test_request_vector_v5() -> None:
 
 
 def test_docs_spelling_filename_and_detached() -> None:
-    manifest = parse_update_manifest(json.dumps({
-        "manifestVersion": "4", "updateId": {"provider": "Contoso", "name": "Toaster", "version": "1.0"},
-        "detachedManifestFileId": "fileId1",
-        "files": {"fileId1": {"filename": "m.json", "sizeInBytes": 2048,
-                              "hashes": {"sha256": "789s9PDfX4uA9wFUubyC30BWkLFbgmpkpmz1fEdqo2U="}}}}))
+    manifest = parse_update_manifest(
+        json.dumps(
+            {
+                "manifestVersion": "4",
+                "updateId": {"provider": "Contoso", "name": "Toaster", "version": "1.0"},
+                "detachedManifestFileId": "fileId1",
+                "files": {
+                    "fileId1": {
+                        "filename": "m.json",
+                        "sizeInBytes": 2048,
+                        "hashes": {"sha256": "789s9PDfX4uA9wFUubyC30BWkLFbgmpkpmz1fEdqo2U="},
+                    }
+                },
+            }
+        )
+    )
     assert manifest.detached_manifest_file_id == "fileId1" and manifest.files["fileId1"].file_name == "m.json"
 
 
@@ -107,39 +118,65 @@ def mutate(path: list[Any], value: Any) -> str:
 FILE = ["files", "f2f4a804ca17afbae"]
 
 
-@pytest.mark.parametrize("text", [
-    "{", "[]", "null", mutate(["manifestVersion"], "3"), mutate(["updateId"], KeyError),
-    mutate(["updateId", "provider"], "bad provider"), mutate(["updateId", "version"], "1"),
-    mutate(["updateId", "version"], "1.99999999999"), mutate(["files"], []),
-    mutate([*FILE, "fileName"], "../x"), mutate([*FILE, "sizeInBytes"], 0), mutate([*FILE, "sizeInBytes"], "1"),
-    mutate([*FILE, "hashes"], {}), mutate([*FILE, "hashes", "sha256"], "!!"),
-    mutate([*FILE, "hashes", "sha256"], "AAAA"), mutate(["instructions"], KeyError),
-    mutate(["instructions", "steps"], []), mutate(["instructions", "steps", 0, "handler"], "nohandler"),
-    mutate(["instructions", "steps", 0, "files"], ["missing"]),
-    mutate(["instructions", "steps", 0, "type"], "weird"),
-    mutate(["instructions", "steps", 0], {"type": "reference", "detachedManifestFileId": "nope"}),
-    mutate(["compatibility"], [{}]), mutate(["compatibility"], "x"),
-    mutate(["files", "bad id!"], {}), mutate(["detachedManifestFileId"], "nope"),
-    mutate(["instructions", "steps", 0, "handlerProperties"], []),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        "[]",
+        "null",
+        mutate(["manifestVersion"], "3"),
+        mutate(["updateId"], KeyError),
+        mutate(["updateId", "provider"], "bad provider"),
+        mutate(["updateId", "version"], "1"),
+        mutate(["updateId", "version"], "1.99999999999"),
+        mutate(["files"], []),
+        mutate([*FILE, "fileName"], "../x"),
+        mutate([*FILE, "sizeInBytes"], 0),
+        mutate([*FILE, "sizeInBytes"], "1"),
+        mutate([*FILE, "hashes"], {}),
+        mutate([*FILE, "hashes", "sha256"], "!!"),
+        mutate([*FILE, "hashes", "sha256"], "AAAA"),
+        mutate(["instructions"], KeyError),
+        mutate(["instructions", "steps"], []),
+        mutate(["instructions", "steps", 0, "handler"], "nohandler"),
+        mutate(["instructions", "steps", 0, "files"], ["missing"]),
+        mutate(["instructions", "steps", 0, "type"], "weird"),
+        mutate(["instructions", "steps", 0], {"type": "reference", "detachedManifestFileId": "nope"}),
+        mutate(["compatibility"], [{}]),
+        mutate(["compatibility"], "x"),
+        mutate(["files", "bad id!"], {}),
+        mutate(["detachedManifestFileId"], "nope"),
+        mutate(["instructions", "steps", 0, "handlerProperties"], []),
+    ],
+)
 def test_bad_manifests(text: str) -> None:
     with pytest.raises(AduManifestError):
         parse_update_manifest(text)
 
 
 def service(**over: Any) -> dict[str, Any]:
-    base = copy.deepcopy(load("adu_request_payload.json")["service"])
+    base: dict[str, Any] = copy.deepcopy(load("adu_request_payload.json")["service"])
     base.update(over)
     return base
 
 
-@pytest.mark.parametrize("bad", [
-    service(workflow={"action": 0, "id": "x"}), service(workflow={"action": True, "id": "x"}),
-    service(workflow={"action": 3}), service(workflow=[]), service(updateManifest=None),
-    service(updateManifestSignature=5), service(fileUrls=[]), service(fileUrls={"a": 5}),
-    service(fileUrls={"a": "ftp://h/x"}), service(fileUrls={"a": "http://[bad"}),
-    service(fileUrls={"a": "http://h/" + "x" * 5000}), service(workflow={"action": 3, "id": "x", "retryTimestamp": 1}),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        service(workflow={"action": 0, "id": "x"}),
+        service(workflow={"action": True, "id": "x"}),
+        service(workflow={"action": 3}),
+        service(workflow=[]),
+        service(updateManifest=None),
+        service(updateManifestSignature=5),
+        service(fileUrls=[]),
+        service(fileUrls={"a": 5}),
+        service(fileUrls={"a": "ftp://h/x"}),
+        service(fileUrls={"a": "http://[bad"}),
+        service(fileUrls={"a": "http://h/" + "x" * 5000}),
+        service(workflow={"action": 3, "id": "x", "retryTimestamp": 1}),
+    ],
+)
 def test_bad_service(bad: dict[str, Any]) -> None:
     with pytest.raises(AduDocumentError):
         parse_service_request(bad)
@@ -193,8 +230,12 @@ def test_is_installed() -> None:
 
 
 def test_agent_report_matches_embedded_vector() -> None:
-    reporter = AduAgentReporter("Contoso", "Foobar", contract_model_id="dtmi:azure:iot:deviceUpdateContractModel;2",
-                                agent_version="DU;agent/1.0.0")
+    reporter = AduAgentReporter(
+        "Contoso",
+        "Foobar",
+        contract_model_id="dtmi:azure:iot:deviceUpdateContractModel;2",
+        agent_version="DU;agent/1.0.0",
+    )
     patch = reporter.agent(AduAgentState.IDLE, installed_update_id=AduUpdateId("Contoso", "Foobar", "1.0"))
     assert json.dumps(patch, separators=(",", ":")) == (
         '{"deviceUpdate":{"__t":"c","agent":{"deviceProperties":{"manufacturer":"Contoso","model":"Foobar",'
@@ -203,9 +244,12 @@ def test_agent_report_matches_embedded_vector() -> None:
         '"installedUpdateId":"{\\"provider\\":\\"Contoso\\",\\"name\\":\\"Foobar\\",\\"version\\":\\"1.0\\"}"}}}'
     )
     result = AduInstallResult(0, 1234, "Ok", ((0, 1234, "Ok"),))
-    full = reporter.agent(AduAgentState.IDLE, workflow=AduWorkflow(3, "51552a54-765e-419f-892a-c822549b6f38",
-                                                                   "2022-01-26T11:33:29.9680598Z"),
-                          installed_update_id=AduUpdateId("Contoso", "Foobar", "1.0"), last_install_result=result)
+    full = reporter.agent(
+        AduAgentState.IDLE,
+        workflow=AduWorkflow(3, "51552a54-765e-419f-892a-c822549b6f38", "2022-01-26T11:33:29.9680598Z"),
+        installed_update_id=AduUpdateId("Contoso", "Foobar", "1.0"),
+        last_install_result=result,
+    )
     assert json.dumps(full, separators=(",", ":")) == (
         '{"deviceUpdate":{"__t":"c","agent":{"deviceProperties":{"manufacturer":"Contoso","model":"Foobar",'
         '"contractModelId":"dtmi:azure:iot:deviceUpdateContractModel;2","aduVer":"DU;agent/1.0.0"},'
@@ -221,10 +265,29 @@ def test_agent_report_matches_embedded_vector() -> None:
 
 
 def test_ack() -> None:
-    ack = AduAgentReporter.ack({"workflow": {"action": 3, "id": "w"}, "updateManifest": "{}",
-                                "updateManifestSignature": "x", "fileUrls": {"a": "u"}}, 7)
-    assert ack == {"deviceUpdate": {"__t": "c", "service": {
-        "value": {"workflow": {"action": 3, "id": "w"}, "updateManifest": "{}",
-                  "updateManifestSignature": None, "fileUrls": None},
-        "ac": 200, "ad": "", "av": 7}}}
+    ack = AduAgentReporter.ack(
+        {
+            "workflow": {"action": 3, "id": "w"},
+            "updateManifest": "{}",
+            "updateManifestSignature": "x",
+            "fileUrls": {"a": "u"},
+        },
+        7,
+    )
+    assert ack == {
+        "deviceUpdate": {
+            "__t": "c",
+            "service": {
+                "value": {
+                    "workflow": {"action": 3, "id": "w"},
+                    "updateManifest": "{}",
+                    "updateManifestSignature": None,
+                    "fileUrls": None,
+                },
+                "ac": 200,
+                "ad": "",
+                "av": 7,
+            },
+        }
+    }
     assert AduAgentReporter.ack({}, 1, status=406, description="no")["deviceUpdate"]["service"]["ac"] == 406

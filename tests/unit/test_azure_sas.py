@@ -71,8 +71,15 @@ def test_settings_username_and_client_id() -> None:
     assert s.username == "myiothub.azure-devices.net/my_device/?api-version=2021-04-12"
     assert s.client_id == "my_device"
     assert s.broker_url == "mqtts://myiothub.azure-devices.net:8883"
-    m = IotHubSettings(hostname="h.net", device_id="d", module_id="m", sas_token="tok",
-                       model_id="dtmi:azure:iot:deviceUpdateModel;3", gateway_host="localhost", port=18883)
+    m = IotHubSettings(
+        hostname="h.net",
+        device_id="d",
+        module_id="m",
+        sas_token="tok",
+        model_id="dtmi:azure:iot:deviceUpdateModel;3",
+        gateway_host="localhost",
+        port=18883,
+    )
     assert m.client_id == "d/m"
     assert m.username == "h.net/d/m/?api-version=2021-04-12&model-id=dtmi%3Aazure%3Aiot%3AdeviceUpdateModel%3B3"
     assert m.resource_uri == "h.net/devices/d/modules/m"
@@ -84,27 +91,35 @@ def test_settings_username_and_client_id() -> None:
     assert x.password_provider() is None and x.broker_url.startswith("mqtt://")
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"hostname": "", "device_id": "d", "sas_token": "t"},
-    {"hostname": "h", "device_id": "a/b", "sas_token": "t"},
-    {"hostname": "h", "device_id": "d"},
-    {"hostname": "h", "device_id": "d", "sas_token": "t", "shared_access_key": KEY},
-    {"hostname": "h", "device_id": "d", "cert_file": "c"},
-    {"hostname": "h", "device_id": "d", "sas_token": "t", "model_id": "nope"},
-    {"hostname": "h", "device_id": "d", "sas_token": "t", "port": 0},
-    {"hostname": "h", "device_id": "d", "sas_token": "t", "keepalive": 5000},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"hostname": "", "device_id": "d", "sas_token": "t"},
+        {"hostname": "h", "device_id": "a/b", "sas_token": "t"},
+        {"hostname": "h", "device_id": "d"},
+        {"hostname": "h", "device_id": "d", "sas_token": "t", "shared_access_key": KEY},
+        {"hostname": "h", "device_id": "d", "cert_file": "c"},
+        {"hostname": "h", "device_id": "d", "sas_token": "t", "model_id": "nope"},
+        {"hostname": "h", "device_id": "d", "sas_token": "t", "port": 0},
+        {"hostname": "h", "device_id": "d", "sas_token": "t", "keepalive": 5000},
+    ],
+)
 def test_bad_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(AzureConfigurationError):
         IotHubSettings(**kwargs)  # type: ignore[arg-type]
 
 
 def test_connection_string() -> None:
-    s = parse_connection_string(f"HostName=h.azure-devices.net;DeviceId=dev1;SharedAccessKey={KEY};"
-                                "GatewayHostName=localhost", port=18883)
+    s = parse_connection_string(
+        f"HostName=h.azure-devices.net;DeviceId=dev1;SharedAccessKey={KEY};GatewayHostName=localhost", port=18883
+    )
     assert s.gateway_host == "localhost" and s.port == 18883 and s.shared_access_key == KEY
-    for bad in ["HostName=h", "HostName=h;DeviceId=d;Bogus=1;SharedAccessKey=" + KEY,
-                "HostName=h;HostName=h;DeviceId=d", "HostName;DeviceId=d"]:
+    for bad in [
+        "HostName=h",
+        "HostName=h;DeviceId=d;Bogus=1;SharedAccessKey=" + KEY,
+        "HostName=h;HostName=h;DeviceId=d",
+        "HostName;DeviceId=d",
+    ]:
         with pytest.raises(AzureConfigurationError):
             parse_connection_string(bad)
     with pytest.raises(AzureConfigurationError):

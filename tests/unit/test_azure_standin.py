@@ -31,8 +31,10 @@ def test_sas_check_accepts_device_tokens_and_rejects_the_rest() -> None:
     assert check_sas_token("SharedAccessSignature sr", "h", "d", KEY, 0) == "malformed token"
     assert check_sas_token("SharedAccessSignature sr=h", "h", "d", KEY, 0) == "sr, sig and se are required"
     assert check_sas_token("SharedAccessSignature sr=h%2Fdevices%2Fd&sig=x&se=zz", "h", "d", KEY, 0) == "bad expiry"
-    assert check_sas_token("SharedAccessSignature sr=h%2Fdevices%2Fd&sig=!!&se=5", "h", "d", KEY, 0) \
+    assert (
+        check_sas_token("SharedAccessSignature sr=h%2Fdevices%2Fd&sig=!!&se=5", "h", "d", KEY, 0)
         == "bad signature encoding"
+    )
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -47,12 +49,12 @@ def test_signature_has_the_adu_shape() -> None:
     assert header["alg"] == "RS256" and set(header) == {"alg", "sjwk"}
     h2, jwk_b64, s2 = header["sjwk"].split(".")
     assert json.loads(_b64url_decode(h2)) == {"alg": "RS256", "kid": keys.root_kid}
-    keys.root.public_key().verify(_b64url_decode(s2), f"{h2}.{jwk_b64}".encode(), padding.PKCS1v15(),
-                                  hashes.SHA256())
+    keys.root.public_key().verify(_b64url_decode(s2), f"{h2}.{jwk_b64}".encode(), padding.PKCS1v15(), hashes.SHA256())
     jwk = json.loads(_b64url_decode(jwk_b64))
     assert jwk["kid"] == keys.signing_kid and jwk["e"] == "AQAB" and "=" not in jwk["n"]
-    keys.signing.public_key().verify(_b64url_decode(signature_b64), f"{header_b64}.{payload_b64}".encode(),
-                                     padding.PKCS1v15(), hashes.SHA256())
+    keys.signing.public_key().verify(
+        _b64url_decode(signature_b64), f"{header_b64}.{payload_b64}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
     assert set(json.loads(_b64url_decode(payload_b64))) == {"sha256"}
     root = keys.root_jwk()
     assert root["kid"] == keys.root_kid and root["e"] == "AQAB"
@@ -61,8 +63,10 @@ def test_signature_has_the_adu_shape() -> None:
 
 
 def test_merge_and_limits() -> None:
-    assert merge_json({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"b": None, "e": 3}, "d": None, "f": [1]}) == \
-        {"a": {"c": 2, "e": 3}, "f": [1]}
+    assert merge_json({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"b": None, "e": 3}, "d": None, "f": [1]}) == {
+        "a": {"c": 2, "e": 3},
+        "f": [1],
+    }
     assert twin_section_error({"ok": {"fine": 1}}) is None
     deep: dict[str, object] = {}
     node = deep

@@ -19,8 +19,9 @@ from ota_jobs.azure import (
 )
 from ota_jobs.azure._twin_core import parse_topic_query
 
-DOC = json.dumps({"desired": {"firmware": {"fwVersion": "1.0.1"}, "$version": 5},
-                  "reported": {"x": 1, "$version": 3}}).encode()
+DOC = json.dumps(
+    {"desired": {"firmware": {"fwVersion": "1.0.1"}, "$version": 5}, "reported": {"x": 1, "$version": 3}}
+).encode()
 
 
 def rid_of(topic: str) -> str:
@@ -28,14 +29,18 @@ def rid_of(topic: str) -> str:
 
 
 def make() -> TwinCore:
-    return TwinCore(retry=RetryPolicy(max_attempts=3, initial_delay=1.0, jitter=0.0, response_timeout=10.0),
-                    rng=random.Random(1))
+    return TwinCore(
+        retry=RetryPolicy(max_attempts=3, initial_delay=1.0, jitter=0.0, response_timeout=10.0), rng=random.Random(1)
+    )
 
 
 def test_subscriptions_and_get() -> None:
     core = make()
-    assert core.subscriptions == ("$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#",
-                                  "$iothub/methods/POST/#")
+    assert core.subscriptions == (
+        "$iothub/twin/res/#",
+        "$iothub/twin/PATCH/properties/desired/#",
+        "$iothub/methods/POST/#",
+    )
     step = core.request_twin(0.0)
     (out,) = step.outgoing
     assert out.topic.startswith("$iothub/twin/GET/?$rid=") and out.payload == b""
@@ -93,7 +98,7 @@ def test_429_and_5xx_retry_with_backoff_then_fail() -> None:
     core = make()
     ticket, step = core.patch_reported({"a": 1}, 0.0)
     out = step.outgoing[0]
-    assert core.receive(f"$iothub/twin/res/429/?$rid={rid_of(out.topic)}", b"", 0.0) .events == ()
+    assert core.receive(f"$iothub/twin/res/429/?$rid={rid_of(out.topic)}", b"", 0.0).events == ()
     assert core.next_deadline() == pytest.approx(1.0)
     assert core.poll(0.5).outgoing == ()
     (retry,) = core.poll(1.0).outgoing
@@ -157,25 +162,28 @@ def test_methods() -> None:
     out = core.method_response("7", 200, {"result": "ok"})
     assert out.topic == "$iothub/methods/res/200/?$rid=7" and out.payload == b'{"result":"ok"}'
     with pytest.raises(TwinDocumentError):
-        core.method_response("7", True, None)  # type: ignore[arg-type]
+        core.method_response("7", True, None)
     with pytest.raises(TwinDocumentError):
         core.method_response("7", 200, {1, 2})
 
 
-@pytest.mark.parametrize(("topic", "payload"), [
-    ("$iothub/methods/POST/bad name/?$rid=1", b""),
-    ("$iothub/methods/POST/ok/", b""),
-    ("$iothub/methods/POST/ok/?$rid=1", b"{bad"),
-    ("$iothub/twin/PATCH/properties/desired/", b"{}"),
-    ("$iothub/twin/PATCH/properties/desired/?$version=x", b"{}"),
-    ("$iothub/twin/PATCH/properties/desired/?$version=1", b"[]"),
-    ("$iothub/twin/PATCH/properties/desired/?$version=1", b"{\"a\": NaN}"),
-    ("$iothub/twin/PATCH/properties/desired/?$version=1", b"\xff"),
-    ("$iothub/twin/PATCH/properties/desired/?$version=1", b"[" * 5000),
-    ("$iothub/twin/PATCH/properties/desired/?$version=1", b" " * 200_000),
-    ("$iothub/twin/res/abc/?$rid=1", b""),
-    ("x" * 2000, b""),
-])
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("$iothub/methods/POST/bad name/?$rid=1", b""),
+        ("$iothub/methods/POST/ok/", b""),
+        ("$iothub/methods/POST/ok/?$rid=1", b"{bad"),
+        ("$iothub/twin/PATCH/properties/desired/", b"{}"),
+        ("$iothub/twin/PATCH/properties/desired/?$version=x", b"{}"),
+        ("$iothub/twin/PATCH/properties/desired/?$version=1", b"[]"),
+        ("$iothub/twin/PATCH/properties/desired/?$version=1", b'{"a": NaN}'),
+        ("$iothub/twin/PATCH/properties/desired/?$version=1", b"\xff"),
+        ("$iothub/twin/PATCH/properties/desired/?$version=1", b"[" * 5000),
+        ("$iothub/twin/PATCH/properties/desired/?$version=1", b" " * 200_000),
+        ("$iothub/twin/res/abc/?$rid=1", b""),
+        ("x" * 2000, b""),
+    ],
+)
 def test_bad_inbound(topic: str, payload: bytes) -> None:
     with pytest.raises(TwinDocumentError):
         make().receive(topic, payload, 0)
@@ -195,11 +203,22 @@ def test_malformed_reported_version_is_tolerated() -> None:
     assert ev == (ReportedAccepted(t, None),)
 
 
-@pytest.mark.parametrize("patch", [
-    {"a.b": 1}, {"$x": 1}, {"a b": 1}, {"\x01": 1}, {"k" * 1100: 1}, {"s": "x" * 5000},
-    {"n": 2**60}, {"f": float("nan")}, {"o": object()}, {"big": ["y" * 4000] * 10},
-    {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": 1}}}}}}}}}}},
-])
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"a.b": 1},
+        {"$x": 1},
+        {"a b": 1},
+        {"\x01": 1},
+        {"k" * 1100: 1},
+        {"s": "x" * 5000},
+        {"n": 2**60},
+        {"f": float("nan")},
+        {"o": object()},
+        {"big": ["y" * 4000] * 10},
+        {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": {"d": 1}}}}}}}}}}},
+    ],
+)
 def test_reported_patch_limits(patch: dict[str, object]) -> None:
     with pytest.raises(TwinDocumentError):
         make().patch_reported(patch, 0.0)
