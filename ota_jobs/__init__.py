@@ -6,3 +6,34 @@ parsers (``afr_ota``, generic HTTP, MXChip firmware twin, Device Update manifest
 """
 
 __all__: list[str] = []
+
+# --- Azure IoT Hub twins, MXChip firmware schema, Device Update (ota_jobs.azure) ---------------------
+from ota_jobs.azure import (
+    AduAgentReporter,
+    AduJobSource,
+    AduParser,
+    AduWorkflowTracker,
+    IotHubSettings,
+    MxchipFirmwareParser,
+    MxchipJobSource,
+    MxchipReporter,
+    SasTokenProvider,
+    TwinClient,
+    TwinCore,
+    parse_connection_string,
+)
+
+__all__ += [
+    "AduAgentReporter",
+    "AduJobSource",
+    "AduParser",
+    "AduWorkflowTracker",
+    "IotHubSettings",
+    "MxchipFirmwareParser",
+    "MxchipJobSource",
+    "MxchipReporter",
+    "SasTokenProvider",
+    "TwinClient",
+    "TwinCore",
+    "parse_connection_string",
+]
