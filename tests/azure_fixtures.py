@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def azure_standin(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[AzureS
         yield standin
     finally:
         standin.close()
+        gc.collect()  # surface leaked sockets in the test that leaked them
 
 
 DeviceFactory = Callable[..., tuple[MqttConnection, TwinClient]]
@@ -70,3 +72,4 @@ def azure_device(mosquitto: MosquittoBroker, azure_standin: AzureStandIn) -> Ite
     for connection, client in made:
         client.stop()
         connection.close()
+    gc.collect()
