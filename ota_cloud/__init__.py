@@ -5,6 +5,7 @@ a managed mosquitto broker, a loopback HTTP file server with Range support and a
 the protocol descriptions, independently of the device-side packages.
 """
 
+from ota_cloud.aws import AwsIotStandIn
 from ota_cloud.broker import (
     BrokerStartError,
     MosquittoBroker,
@@ -16,6 +17,7 @@ from ota_cloud.file_server import ByteRange, FileEntry, RangeFileServer, parse_r
 from ota_cloud.pki import CertificateFiles, LocalPki
 
 __all__ = [
+    "AwsIotStandIn",
     "BrokerStartError",
     "ByteRange",
     "CertificateFiles",

@@ -189,9 +189,7 @@ class MosquittoBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise BrokerStartError(
-                    f"mosquitto exited with code {self._process.returncode}: {self._log_tail()}"
-                )
+                raise BrokerStartError(f"mosquitto exited with code {self._process.returncode}: {self._log_tail()}")
             if _mqtt_ping(self.host, self.port, timeout=1.0):
                 time.sleep(0.01)
                 if self._process.poll() is None:

@@ -62,11 +62,11 @@ def parse_range_header(header: str | None, size: int) -> ByteRange | str | None:
             return "unsatisfiable"
         return ByteRange(max(0, size - suffix), size - 1) if size else "unsatisfiable"
     first = int(start_text)
+    if first >= size:
+        return "unsatisfiable"
     last = int(end_text) if end_text else size - 1
     if last < first:
         return None
-    if first >= size:
-        return "unsatisfiable"
     return ByteRange(first, min(last, size - 1))
 
 
@@ -248,4 +248,3 @@ class RangeFileServer:
         self, _type: type[BaseException] | None, _value: BaseException | None, _traceback: TracebackType | None
     ) -> None:
         self.stop()
-

@@ -91,7 +91,8 @@ class DownloadRequest:
     """One file to fetch from one location into a sink.
 
     ``progress_key`` names the state-store document that holds resume progress for this file;
-    ``verifier`` (if given) is fed every byte in file order; ``on_progress`` receives telemetry.
+    ``verifier`` (if given) is fed every byte in file order, including bytes fetched before a restart
+    (the engine hands a fresh verifier to every attempt); ``on_progress`` receives telemetry.
     """
 
     job_id: str
@@ -184,11 +185,22 @@ class BootControl(Protocol):
     """Writes the inactive slot, activates it for a trial boot, then confirms or reverts."""
 
     def open_inactive_slot(self, size: int) -> BlockSink:
-        """Prepare the inactive slot for an image of ``size`` bytes and return a writer into it."""
+        """Prepare the inactive slot for an image of ``size`` bytes and return a writer into it.
+
+        The engine calls it again after a restart in the middle of a download: for the same ``size`` it must
+        keep the bytes already written, because the download resumes into them.
+        """
         ...
 
-    def activate(self, *, permanent: bool = False) -> None:
-        """Mark the inactive slot to boot next, on trial unless ``permanent``."""
+    def activate(
+        self, *, permanent: bool = False, expected_sha256: bytes | None = None, image_size: int | None = None
+    ) -> None:
+        """Mark the inactive slot to boot next, on trial unless ``permanent``.
+
+        With ``expected_sha256`` the first ``image_size`` bytes of the slot (the size given to
+        ``open_inactive_slot`` by default) are read back and hashed first, so that what is activated is
+        what was verified; a mismatch raises ``InstallError`` and nothing is activated.
+        """
         ...
 
     def state(self) -> ImageState: ...

@@ -5,9 +5,14 @@ component, each as a sans-I/O core plus an adapter over ``ota_core``'s MQTT conn
 parsers (``afr_ota``, generic HTTP, MXChip firmware twin, Device Update manifests) and the parser chain.
 """
 
-__all__: list[str] = []
-
-# --- Azure IoT Hub twins, MXChip firmware schema, Device Update (ota_jobs.azure) ---------------------
+# AWS IoT Jobs (ota_jobs.aws), Azure IoT Hub twins + MXChip + Device Update (ota_jobs.azure), parsers.
+from ota_jobs.aws import (
+    AwsJobsClient,
+    JobsCore,
+    JobsRejectedError,
+    JobsTopics,
+    JobTracker,
+)
 from ota_jobs.azure import (
     AduAgentReporter,
     AduJobSource,
@@ -22,18 +27,41 @@ from ota_jobs.azure import (
     TwinCore,
     parse_connection_string,
 )
+from ota_jobs.parsers import (
+    AfrOtaParser,
+    AfrOtaParserConfig,
+    HttpDocumentParser,
+    HttpDocumentParserConfig,
+    NoParserAcceptedError,
+    ParserChain,
+    default_parser_chain,
+    rejection_report,
+)
 
-__all__ += [
+__all__ = [
     "AduAgentReporter",
     "AduJobSource",
     "AduParser",
     "AduWorkflowTracker",
+    "AfrOtaParser",
+    "AfrOtaParserConfig",
+    "AwsJobsClient",
+    "HttpDocumentParser",
+    "HttpDocumentParserConfig",
     "IotHubSettings",
+    "JobTracker",
+    "JobsCore",
+    "JobsRejectedError",
+    "JobsTopics",
     "MxchipFirmwareParser",
     "MxchipJobSource",
     "MxchipReporter",
+    "NoParserAcceptedError",
+    "ParserChain",
     "SasTokenProvider",
     "TwinClient",
     "TwinCore",
+    "default_parser_chain",
     "parse_connection_string",
+    "rejection_report",
 ]

@@ -414,6 +414,13 @@ class MqttConnection:
             self._connected = False
             if not self._got_connack and not self._closing.is_set() and self._last_error is None:
                 self._last_error = BrokerRefusedError(f"connection closed before CONNACK ({why})")
+                if self._address.tls and not self._ever_connected:
+                    # With TLS 1.3 a rejected client certificate shows up only as this early close.
+                    self._last_error = BrokerRefusedError(
+                        f"broker closed the TLS connection before CONNACK ({why}); "
+                        "is the client certificate accepted by the broker?"
+                    )
+                    self._definitive_error = self._last_error
             self._state_changed.notify_all()
         self._acks.connection_lost()
         if was_connected:

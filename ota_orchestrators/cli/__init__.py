@@ -16,7 +16,11 @@ from ota_core.errors import OtaError
 
 __all__ = ["main"]
 
-_COMMAND_MODULES: tuple[str, ...] = ("ota_orchestrators.cli._broker", "ota_orchestrators.cli._cloud_azure")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "ota_orchestrators.cli._broker",
+    "ota_orchestrators.cli._cloud_aws",
+    "ota_orchestrators.cli._cloud_azure",
+)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

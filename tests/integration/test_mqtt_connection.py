@@ -210,7 +210,7 @@ def test_reconnect_restores_subscriptions_and_delivers_outage_publish(
 def test_publish_during_endless_outage_raises_instead_of_losing(
     mosquitto: MosquittoBroker, mqtt_connection_factory: ConnectionFactory
 ) -> None:
-    device = mqtt_connection_factory("device", reconnect_min_delay=0.05, reconnect_max_delay=0.1)
+    device = mqtt_connection_factory("device", reconnect_min_delay=0.05, reconnect_max_delay=0.1, operation_timeout=1.0)
     mosquitto.kill()
     assert device.wait_connected(0.01) is True or not device.is_connected
     deadline = time.monotonic() + 5
@@ -228,9 +228,7 @@ def test_publish_during_endless_outage_raises_instead_of_losing(
 def test_refused_connection_is_a_typed_error(mosquitto: MosquittoBroker) -> None:
     port = mosquitto.port
     mosquitto.stop()
-    connection = MqttConnection(
-        MqttSettings(broker_url=f"mqtt://127.0.0.1:{port}", client_id="c", connect_timeout=0.5)
-    )
+    connection = MqttConnection(MqttSettings(broker_url=f"mqtt://127.0.0.1:{port}", client_id="c", connect_timeout=0.5))
     with pytest.raises(BrokerRefusedError, match="refused"):
         connection.connect()
     with pytest.raises(NotConnectedError):
@@ -281,7 +279,7 @@ def test_mutual_tls_accepts_good_client_certificate(tls_mosquitto: MosquittoBrok
 
 def test_mutual_tls_rejects_missing_client_certificate(tls_mosquitto: MosquittoBroker, test_pki: LocalPki) -> None:
     connection = MqttConnection(_tls_settings(tls_mosquitto, test_pki, cert_file=None, key_file=None))
-    with pytest.raises(BrokerRefusedError):
+    with pytest.raises(BrokerRefusedError, match="client certificate"):
         connection.connect()
 
 

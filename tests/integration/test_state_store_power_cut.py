@@ -23,10 +23,12 @@ def test_sigkill_during_saves_never_yields_garbage(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        time.sleep(rng.uniform(0.01, 0.08))
+        assert child.stdout is not None
+        first = child.stdout.readline()  # the writer is up and has saved once: now cut at a random moment
+        time.sleep(rng.uniform(0.0, 0.05))
         child.kill()
         output, _ = child.communicate(timeout=10)
-        confirmed = [int(line) for line in output.split()]
+        confirmed = [int(line) for line in (first + output).split()]
         document = FileStateStore(store_dir).load("progress")  # never raises, never garbage
         if confirmed:
             assert document is not None

@@ -28,8 +28,19 @@ def test_good_urls(url: str, host: str, port: int, tls: bool) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["", "http://x", "mqtt://", "mqtt://host:99999", "mqtt://host:0", "mqtt://host/path", "mqtt://u:p@host",
-     "mqtt://host?x=1", "mqtt://host:abc", "127.0.0.1:1883", None],
+    [
+        "",
+        "http://x",
+        "mqtt://",
+        "mqtt://host:99999",
+        "mqtt://host:0",
+        "mqtt://host/path",
+        "mqtt://u:p@host",
+        "mqtt://host?x=1",
+        "mqtt://host:abc",
+        "127.0.0.1:1883",
+        None,
+    ],
 )
 def test_bad_urls(url: object) -> None:
     with pytest.raises(InvalidBrokerUrlError):
