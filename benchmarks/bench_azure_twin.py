@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import statistics
 import tempfile
 import threading
@@ -26,6 +27,10 @@ from ota_jobs.azure import IotHubSettings, TwinClient
 
 KEY = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg="
 HUB = "bench.azure-devices.net"
+
+
+def _nodelay(_client: paho.Client, _userdata: Any, sock: Any) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def run_ours(standin: AzureStandIn, broker: MosquittoBroker, count: int) -> float:
@@ -64,6 +69,7 @@ def run_raw(standin: AzureStandIn, broker: MosquittoBroker, count: int) -> float
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="raw", protocol=paho.MQTTv311)
     client.on_message = on_message
     client.on_subscribe = lambda *_: subscribed.set()
+    client.on_socket_open = _nodelay  # like ours: no Nagle delay on small request/response messages
     client.connect(broker.host, broker.port)
     client.loop_start()
     client.subscribe(prefix + "$iothub/twin/res/#", 1)
