@@ -501,10 +501,13 @@ class AduWorkflowTracker:
         return tracker
 
 
-def is_installed(manifest: AduManifest, installed_update_id: str | Mapping[str, Any] | None) -> bool:
+def is_installed(manifest: AduManifest,
+                 installed_update_id: AduUpdateId | str | Mapping[str, Any] | None) -> bool:
     """True when the device's installed update id equals the manifest's (the check before any download)."""
     if installed_update_id is None:
         return False
+    if isinstance(installed_update_id, AduUpdateId):
+        return installed_update_id == manifest.update_id
     value: Any = installed_update_id
     if isinstance(value, str):
         try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ota_core.errors import OtaError
 from ota_core.models import JobEvent, JobEventKind, JobStatus, StatusReport
+from ota_core.protocols import StateStore
 from ota_jobs.azure._adu import (
     ADU_ACTION_CANCEL,
     AduAgentReporter,
@@ -25,7 +26,9 @@ from ota_jobs.azure._adu import (
     AduWorkflowTracker,
     WorkflowDecision,
     extract_service,
+    is_installed,
     parse_service_request,
+    parse_update_manifest,
 )
 from ota_jobs.azure._errors import AduDocumentError
 from ota_jobs.azure._mxchip import FirmwareSubstatus, MxchipFirmwareParser, MxchipReporter
@@ -218,14 +221,23 @@ class AduJobSource(TwinJobSource):
     and cancels while idle only get the acknowledgement.
     """
 
+    STATE_NAME = "azure-adu-workflow"
+
     def __init__(self, client: TwinClient, reporter: AduAgentReporter, *,
                  tracker: AduWorkflowTracker | None = None,
-                 installed_update_id: AduUpdateId | None = None, report_timeout: float = 60.0) -> None:
+                 installed_update_id: AduUpdateId | None = None, report_timeout: float = 60.0,
+                 state_store: StateStore | None = None) -> None:
         super().__init__(client, "deviceUpdate", report_timeout=report_timeout)
         self.reporter = reporter
-        self.tracker = tracker or AduWorkflowTracker()
+        self._state_store = state_store
+        stored = state_store.load(self.STATE_NAME) if state_store is not None else None
+        self.tracker = tracker or (AduWorkflowTracker.from_mapping(stored.data) if stored else AduWorkflowTracker())
         self.installed_update_id = installed_update_id
         self.last_decision: WorkflowDecision | None = None
+
+    def _persist(self) -> None:
+        if self._state_store is not None:
+            self._state_store.save(self.STATE_NAME, self.tracker.to_mapping())
 
     def start(self, on_event: Callable[[JobEvent], None]) -> None:
         """Start, then announce the agent as idle with its installed update."""
@@ -239,13 +251,29 @@ class AduJobSource(TwinJobSource):
         if service is None:
             return None
         request = parse_service_request(service)
+        manifest = None
+        if request.workflow.action != ADU_ACTION_CANCEL and request.update_manifest is not None:
+            manifest = parse_update_manifest(request.update_manifest)
         decision = self.tracker.decide(request.workflow)
         self.last_decision = decision
         _log.info("deviceUpdate workflow %s action %d: %s", request.workflow.id, request.workflow.action,
                   decision.value)
         self._ack(service, version, 200, "")
         if decision in (WorkflowDecision.IGNORE_DUPLICATE, WorkflowDecision.IGNORE_CANCEL):
+            self._persist()
             return None
+        if manifest is not None and is_installed(manifest, self.installed_update_id):
+            # Already installed (checked before any download, and at start-up): report success, stay idle.
+            self.tracker.finished()
+            self._persist()
+            self.last_decision = WorkflowDecision.IGNORE_DUPLICATE
+            _log.info("update %s is already installed", manifest.update_id)
+            result = AduInstallResult(AduResultCode.APPLY_SUCCESS, 0, "already installed")
+            patch = self.reporter.agent(AduAgentState.IDLE, workflow=request.workflow,
+                                        installed_update_id=self.installed_update_id, last_install_result=result)
+            threading.Thread(target=self._send_quietly, args=(patch,), daemon=True).start()
+            return None
+        self._persist()
         if request.workflow.action == ADU_ACTION_CANCEL:
             return JobEvent(JobEventKind.CANCELLED, job_id=request.workflow.id,
                             attributes={"adu_decision": decision.value})
@@ -276,6 +304,7 @@ class AduJobSource(TwinJobSource):
             return [self.reporter.agent(AduAgentState.DEPLOYMENT_IN_PROGRESS, workflow=workflow,
                                         installed_update_id=self.installed_update_id)]
         self.tracker.finished()
+        self._persist()
         if report.status is JobStatus.SUCCEEDED:
             if "provider" in details and "name" in details and "version" in details:
                 self.installed_update_id = AduUpdateId(

@@ -8,6 +8,7 @@ import hashlib
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,10 +55,10 @@ def verify_chain(manifest: bytes, jws: str, root: rsa.RSAPublicKey) -> None:
     assert claims["sha256"] == base64.b64encode(hashlib.sha256(manifest).digest()).decode()
 
 
-def import_manifest() -> dict[str, Any]:
+def import_manifest(version: str = "1.1") -> dict[str, Any]:
     return {
         "manifestVersion": "5.0",
-        "updateId": {"provider": "Contoso", "name": "Toaster", "version": "1.1"},
+        "updateId": {"provider": "Contoso", "name": "Toaster", "version": version},
         "compatibility": [{"manufacturer": "Contoso", "model": "Toaster"}],
         "instructions": {
             "steps": [
@@ -147,15 +148,21 @@ def test_deployment_duplicate_retry_cancel(azure_standin: AzureStandIn, azure_de
     assert wait_for(lambda: source.last_decision is WorkflowDecision.IGNORE_DUPLICATE)
     assert sum(1 for e in device.events if e.kind is JobEventKind.NEW) == news
 
-    # a retry: same id, new retryTimestamp
+    # a retry of an update that is installed is answered from the "is it installed?" check ...
+    azure_standin.adu.retry_deployment("dep-1")
+    assert wait_for(lambda: source.last_decision is WorkflowDecision.IGNORE_DUPLICATE)
+    # ... so roll the device back (as after a failed trial boot) and retry again: it runs again
+    source.installed_update_id = AduUpdateId("Contoso", "Toaster", "1.0")
+    source.last_decision = None
     device.installed.clear()
     azure_standin.adu.retry_deployment("dep-1")
     assert device.installed.wait(20)
     assert source.last_decision is WorkflowDecision.RETRY
 
-    # a new deployment that hangs, then a cancel
+    # a new deployment (of a newer update) that hangs, then a cancel
     device.hold.set()
-    azure_standin.adu.create_deployment("dep-2", update_id, ["toaster-1"])
+    newer = azure_standin.adu.import_update(import_manifest("1.2"), {"toaster-1.1.swu": PAYLOAD})
+    azure_standin.adu.create_deployment("dep-2", newer, ["toaster-1"])
     assert wait_for(
         lambda: azure_standin.adu.deployment_status("dep-2")["devices"]["toaster-1"]["state"] == "InProgress"
     )
@@ -173,3 +180,30 @@ def test_import_rejects_mismatched_files(azure_standin: AzureStandIn) -> None:
         azure_standin.adu.import_update(import_manifest(), {})
     with pytest.raises(StandInRequestError):
         azure_standin.adu.create_deployment("d", {"provider": "No", "name": "Such", "version": "1.0"}, ["x"])
+
+
+def test_already_installed_and_restart_keeps_workflow(
+    azure_standin: AzureStandIn, azure_device: DeviceFactory, tmp_path: Path
+) -> None:
+    from ota_core.state_store import FileStateStore
+
+    update_id = azure_standin.adu.import_update(import_manifest(), {"toaster-1.1.swu": PAYLOAD})
+    _, client = azure_device("toaster-2", model_id=ADU_MODEL_ID)
+    store = FileStateStore(tmp_path / "device-state")
+    source = AduJobSource(
+        client,
+        AduAgentReporter("Contoso", "Toaster"),
+        state_store=store,
+        installed_update_id=AduUpdateId("Contoso", "Toaster", "1.1"),
+    )
+    events: list[JobEvent] = []
+    source.start(events.append)
+    azure_standin.adu.create_deployment("dep-3", update_id, ["toaster-2"])
+    assert wait_for(
+        lambda: azure_standin.adu.deployment_status("dep-3")["devices"]["toaster-2"]["state"] == "Succeeded"
+    )
+    assert not any(e.kind is JobEventKind.NEW for e in events)
+    saved = store.load(AduJobSource.STATE_NAME)
+    assert saved is not None and saved.data["workflow"]["id"] == "dep-3" and saved.data["running"] is False
+    restored = AduJobSource(client, AduAgentReporter("Contoso", "Toaster"), state_store=store)
+    assert restored.tracker.current is not None and restored.tracker.current.id == "dep-3"

@@ -223,6 +223,7 @@ def test_is_installed() -> None:
     installed = AduUpdateId("Contoso", "Foobar", "1.1")
     assert is_installed(manifest, installed.to_installed_string())
     assert is_installed(manifest, installed.to_json())
+    assert is_installed(manifest, installed)
     assert not is_installed(manifest, AduUpdateId("Contoso", "Foobar", "1.0").to_installed_string())
     assert not is_installed(manifest, None)
     assert not is_installed(manifest, "{not json")
