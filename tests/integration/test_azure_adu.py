@@ -157,7 +157,7 @@ def test_deployment_duplicate_retry_cancel(azure_standin: AzureStandIn, azure_de
     device.installed.clear()
     azure_standin.adu.retry_deployment("dep-1")
     assert device.installed.wait(20)
-    assert source.last_decision is WorkflowDecision.RETRY
+    assert wait_for(lambda: source.last_decision is WorkflowDecision.RETRY)
 
     # a new deployment (of a newer update) that hangs, then a cancel
     device.hold.set()
@@ -202,6 +202,7 @@ def test_already_installed_and_restart_keeps_workflow(
     assert wait_for(
         lambda: azure_standin.adu.deployment_status("dep-3")["devices"]["toaster-2"]["state"] == "Succeeded"
     )
+    assert wait_for(lambda: store.load(AduJobSource.STATE_NAME) is not None)
     assert not any(e.kind is JobEventKind.NEW for e in events)
     saved = store.load(AduJobSource.STATE_NAME)
     assert saved is not None and saved.data["workflow"]["id"] == "dep-3" and saved.data["running"] is False
