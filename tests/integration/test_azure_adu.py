@@ -96,7 +96,7 @@ class AduDevice:
     def run(self, event: JobEvent) -> None:
         plan = AduParser().parse(event)
         assert isinstance(plan, UpdatePlan) and plan.attributes["adu_trusted"] is False
-        verify_chain(plan.attributes["adu_manifest"], plan.attributes["adu_manifest_signature"], self.root)
+        verify_chain(plan.attributes["adu_manifest"].encode(), plan.attributes["adu_manifest_signature"], self.root)
         self.source.report(StatusReport(plan.job_id, JobStatus.IN_PROGRESS))
         if self.hold.is_set():
             return

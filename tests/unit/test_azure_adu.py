@@ -53,12 +53,12 @@ def test_startup_vector_v4_with_reference_step() -> None:
     assert plan is not None and plan.job_id == "test-workflow-id" and plan.origin == "azure-adu"
     assert len(plan.files) == 2  # the two extra URLs (detached manifest files) are ignored
     assert plan.attributes["adu_trusted"] is False
-    assert plan.attributes["adu_manifest"] == request.update_manifest.encode()  # type: ignore[union-attr]
+    assert plan.attributes["adu_manifest"] == request.update_manifest
     assert plan.attributes["adu_manifest_signature"] == service["updateManifestSignature"]
     # the hand-over: the JWS payload names the SHA-256 of exactly these bytes
     payload = plan.attributes["adu_manifest_signature"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert claims["sha256"] == base64.b64encode(hashlib.sha256(plan.attributes["adu_manifest"]).digest()).decode()
+    assert claims["sha256"] == base64.b64encode(hashlib.sha256(plan.attributes["adu_manifest"].encode()).digest()).decode()
 
 
 def test_request_vector_v5() -> None:
