@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ota_orchestrators.cli._broker",
     "ota_orchestrators.cli._cloud_aws",
     "ota_orchestrators.cli._cloud_azure",
+    "ota_orchestrators.cli._signing",
 )
 
 EXIT_FAILURE = 1
