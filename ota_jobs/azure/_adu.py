@@ -5,9 +5,9 @@
 * ``parse_update_manifest``: update manifest v4/v5 (update id, compatibility, steps, files with sizes and
   base64 SHA-256 hashes; ``fileName`` as the service sends it, ``filename`` as the docs spell it).
 * ``AduParser``: a job parser that turns a request into an ``UpdatePlan``. The plan carries the manifest
-  string (exactly as received) and the JWS in ``attributes["adu_manifest"]``/``attributes["adu_manifest_signature"]`` and is
-  marked ``attributes["adu_trusted"] = False``: the signature check belongs to ota_verify, and no file may
-  be fetched before it passes.
+  string (exactly as received) and the JWS in ``attributes["adu_manifest"]`` and
+  ``attributes["adu_manifest_signature"]`` and is marked ``attributes["adu_trusted"] = False``: the
+  signature check belongs to ota_verify, and no file may be fetched before it passes.
 * ``AduWorkflowTracker``: what a new request means (start, retry, replace, cancel, duplicate to ignore).
 * ``AduAgentReporter``: the ``agent`` reported property and the property acknowledgement.
 """

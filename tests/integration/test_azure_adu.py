@@ -26,6 +26,7 @@ from ota_jobs.azure import (
     AduUpdateId,
     WorkflowDecision,
 )
+from ota_verify import AduManifestVerifier, PlanVerifier
 from tests.azure_fixtures import DeviceFactory, azure_device, azure_standin
 
 pytestmark = pytest.mark.broker
@@ -81,9 +82,10 @@ def import_manifest(version: str = "1.1") -> dict[str, Any]:
 
 
 class AduDevice:
-    def __init__(self, source: AduJobSource, root: rsa.RSAPublicKey) -> None:
+    def __init__(self, source: AduJobSource, root: rsa.RSAPublicKey, root_kid: str) -> None:
         self.source = source
         self.root = root
+        self.verifier = PlanVerifier(adu=AduManifestVerifier(root_keys={root_kid: root}))
         self.events: list[JobEvent] = []
         self.installed = threading.Event()
         self.hold = threading.Event()  # set: do not finish the deployment (to test cancel)
@@ -97,6 +99,8 @@ class AduDevice:
         plan = AduParser().parse(event)
         assert isinstance(plan, UpdatePlan) and plan.attributes["adu_trusted"] is False
         verify_chain(plan.attributes["adu_manifest"].encode(), plan.attributes["adu_manifest_signature"], self.root)
+        # the hand-over: ota_verify's plan verifier, trusting the stand-in's root, accepts the plan
+        self.verifier.check_plan(plan)
         self.source.report(StatusReport(plan.job_id, JobStatus.IN_PROGRESS))
         if self.hold.is_set():
             return
@@ -123,7 +127,7 @@ def test_deployment_duplicate_retry_cancel(azure_standin: AzureStandIn, azure_de
         client, AduAgentReporter("Contoso", "Toaster"), installed_update_id=AduUpdateId("Contoso", "Toaster", "1.0")
     )
     root = azure_standin.adu.keys.root.public_key()
-    device = AduDevice(source, root)
+    device = AduDevice(source, root, azure_standin.adu.keys.root_kid)
     source.start(device.on_event)
     assert wait_for(lambda: azure_standin.adu.agent("toaster-1") is not None)
 

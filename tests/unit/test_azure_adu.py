@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ota_core.errors import OtaError
 from ota_core.models import JobEvent, JobEventKind
 from ota_jobs.azure import (
     AduAgentReporter,
@@ -28,6 +29,7 @@ from ota_jobs.azure import (
     parse_service_request,
     parse_update_manifest,
 )
+from ota_verify import AduManifestVerifier, PlanVerifier
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "azure"
 
@@ -58,7 +60,9 @@ def test_startup_vector_v4_with_reference_step() -> None:
     # the hand-over: the JWS payload names the SHA-256 of exactly these bytes
     payload = plan.attributes["adu_manifest_signature"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert claims["sha256"] == base64.b64encode(hashlib.sha256(plan.attributes["adu_manifest"].encode()).digest()).decode()
+    assert (
+        claims["sha256"] == base64.b64encode(hashlib.sha256(plan.attributes["adu_manifest"].encode()).digest()).decode()
+    )
 
 
 def test_request_vector_v5() -> None:
@@ -78,6 +82,18 @@ def test_request_vector_v5() -> None:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     actual = base64.b64encode(hashlib.sha256(body["service"]["updateManifest"].encode()).digest()).decode()
     assert claims["sha256"] != actual and plan.attributes["adu_trusted"] is False
+    # handed to ota_verify, the edited manifest is refused before any download
+    with pytest.raises(OtaError):
+        PlanVerifier().check_plan(plan)
+    good = AduParser().parse(
+        JobEvent(
+            JobEventKind.NEW,
+            document={"deviceUpdate": {"service": load("adu_startupworkflowdata_updateManifest.json")}},
+        )
+    )
+    assert good is not None
+    verified = AduManifestVerifier().verify(good.attributes["adu_manifest"], good.attributes["adu_manifest_signature"])
+    assert verified.version == "20.0"
 
 
 def test_docs_spelling_filename_and_detached() -> None:
