@@ -30,3 +30,8 @@ __all__ = [
     "free_port",
     "parse_range_header",
 ]
+
+# --- Azure stand-in (ota_cloud.azure) -------------------------------------------------------------
+from ota_cloud.azure import AzureStandIn, DeviceUpdateService, IotHubStandIn, MxchipRollout
+
+__all__ += ["AzureStandIn", "DeviceUpdateService", "IotHubStandIn", "MxchipRollout"]
