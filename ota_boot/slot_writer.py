@@ -90,6 +90,20 @@ class FlashSlotWriter:
             self._merge(position, bytes(view))
         self.bytes_written += len(data)
 
+    def read(self, offset: int, length: int) -> bytes:
+        """Read back ``length`` bytes at ``offset`` as the slot will hold them (flash plus units not yet written).
+
+        Downloaders use it to re-feed a verifier after a restart (``ota_stream.ReadableSink``).
+        """
+        _check_bounds(offset, length, self._capacity)
+        data = bytearray(self._flash.read(self._base + offset, length))
+        for unit, buffer in self._pending.items():
+            for index in self._known.get(unit, ()):
+                position = unit + index - offset
+                if 0 <= position < length:
+                    data[position] = buffer[index]
+        return bytes(data)
+
     def flush(self) -> None:
         """Everything held in complete write units is on the flash; partial units wait for ``close``."""
         for unit in [unit for unit, known in self._known.items() if len(known) == self._alignment]:

@@ -107,6 +107,21 @@ class _GuardedSink:
         self._sink.flush()
 
 
+class _ReadableGuardedSink(_GuardedSink):
+    """A guarded sink over a sink that can read back (downloaders re-feed the verifier after a restart)."""
+
+    def read(self, offset: int, length: int) -> bytes:
+        data: bytes = self._sink.read(offset, length)  # type: ignore[attr-defined]
+        return data
+
+
+def _guard(sink: BlockSink, interrupt: threading.Event) -> _GuardedSink:
+    """Wrap ``sink``, keeping its ability to read back when it has one."""
+    if callable(getattr(sink, "read", None)):
+        return _ReadableGuardedSink(sink, interrupt)
+    return _GuardedSink(sink, interrupt)
+
+
 class UpdateEngine:
     """Runs updates from a job source through parse, policy, download, verify, install, self-test, report.
 
@@ -684,7 +699,7 @@ class UpdateEngine:
                 job_id=plan.job_id,
                 target=target,
                 location=location,
-                sink=_GuardedSink(sink, self._interrupt),
+                sink=_guard(sink, self._interrupt),
                 progress_key=self._progress_key(plan.job_id, index),
                 verifier=verifier,
                 on_progress=functools.partial(self._on_progress, plan, index, offset),

@@ -53,6 +53,9 @@ class AwsScenario:
         self.stream_connection = connection
         self.stream_service = StreamDataPlane(connection, self.streams)
         self.stream_service.start()
+        if context.options.power_cut:
+            # Loopback streams a megabyte in milliseconds: slow the service so the cut lands mid-download.
+            self.stream_service.faults.delay = 0.1
         self.files = RangeFileServer()
         self.files.start()
         self.standin.service.create_thing(context.device_id)

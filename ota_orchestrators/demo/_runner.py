@@ -376,6 +376,7 @@ class _Run:
         self._finished_status: str | None = None
         self._last_done = 0
         self._cut_done = False
+        self._after_cut = False
 
     def _next_event(self, supervisor: DeviceSupervisor) -> dict[str, Any]:
         remaining = self.deadline - time.monotonic()
@@ -443,7 +444,8 @@ class _Run:
             if self._download_started is None:
                 self._download_started = now
                 self.result.resumed_from = done if self.result.power_cuts else 0
-            if self.result.power_cuts and done < self._last_done:
+            if self._after_cut:
+                self._after_cut = False
                 self.result.resumed_from = done
             self._last_done = done
             self.result.bytes_total = total
@@ -472,6 +474,7 @@ class _Run:
         if code == -signal.SIGKILL and self._cut_done:
             self.view.line("device: power restored, booting again")
             self._cut_done = False
+            self._after_cut = True
             self._last_done = 0
             supervisor.start()
             return "restarted"
@@ -570,7 +573,10 @@ def run_demo(options: DemoOptions, *, stream: TextIO | None = None) -> tuple[int
         view.line(f"cloud: final state {result.cloud_status} {json.dumps(result.cloud_details, sort_keys=True)}")
         _summary(view, result)
         if result.power_cuts:
-            view.line(f"power cut: the download resumed at {result.resumed_from:,} bytes after the restart")
+            view.line(
+                f"power cut: after the restart the download went on from where it was "
+                f"(first progress: {result.resumed_from:,} of {result.bytes_total:,} bytes)"
+            )
         ok = result.cloud_status == expected.cloud_status and result.running_version == expected.running_version
         if ok:
             outcome = "rolled back, old image running" if options.fail_self_test else "new image running and confirmed"

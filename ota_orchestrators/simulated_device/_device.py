@@ -25,6 +25,7 @@ from ota_core.engine import EngineConfig, EngineEvent, EngineEventKind, SelfTest
 from ota_core.errors import OtaError
 from ota_core.models import JobEvent, StatusReport
 from ota_core.protocols import JobSource
+from ota_core.state_store import FileStateStore
 from ota_orchestrators.simulated_device._config import DeviceConfig
 from ota_orchestrators.simulated_device._flows import get_flow
 from ota_verify import KeyRing, McubootVerifier, PlanVerifier, load_public_key
@@ -49,6 +50,9 @@ EXIT_CONFIG = 2
 """The configuration file is broken."""
 EXIT_RESTART = 75
 """The engine asked for a restart: start the process again."""
+
+
+_SLOT_DONE = frozenset({EngineEventKind.CANCELLED, EngineEventKind.SUPERSEDED, EngineEventKind.FINISHED})
 
 
 class Emitter:
@@ -221,7 +225,11 @@ def run_device(config: DeviceConfig, faults: FaultPlan | None = None, emit: Emit
             emit("paused", point=point)
             time.sleep(60.0)
 
+    boot_control = McuBootControl(flash, layout, images, state_store=FileStateStore(config.state_dir))
+
     def listener(event: EngineEvent) -> None:
+        if event.kind in _SLOT_DONE:
+            boot_control.discard_partial()  # a later download of another image starts on an erased slot
         if event.kind is EngineEventKind.RESTART_REQUESTED:
             return
         emit("engine", **_event_fields(event))
@@ -235,7 +243,7 @@ def run_device(config: DeviceConfig, faults: FaultPlan | None = None, emit: Emit
     context = DeviceContext(
         config=config,
         emit=emit,
-        boot_control=McuBootControl(flash, layout, images),
+        boot_control=boot_control,
         verifier=PlanVerifier(key_ring=KeyRing([public_key]), mcuboot=images),
         engine_config=engine_config,
         restart=restart,
