@@ -105,9 +105,7 @@ def _reason(prefix: str, error: OtaError | None) -> dict[str, str]:
     return details
 
 
-def freertos_status_details(
-    context: ReportContext, *, block_size: int = FREERTOS_BLOCK_SIZE
-) -> dict[str, str] | None:
+def freertos_status_details(context: ReportContext, *, block_size: int = FREERTOS_BLOCK_SIZE) -> dict[str, str] | None:
     """statusDetails in FreeRTOS OTA's dialect for each report point of the engine.
 
     | point | statusDetails |
@@ -224,7 +222,9 @@ class AwsOrchestrator:
         )
         for parser in reversed(parsers):
             chain.register(parser, first=True)
-        http_config = attrs.evolve(settings.http, allow_insecure_http=settings.allow_http or settings.http.allow_insecure_http)
+        http_config = attrs.evolve(
+            settings.http, allow_insecure_http=settings.allow_http or settings.http.allow_insecure_http
+        )
         self.downloaders: list[Downloader] = [
             MqttStreamDownloader(self.connection, settings.thing_name, self.store, settings.stream, clock=clock),
             HttpRangeDownloader(self.store, http_config, url_refresher=_UrlRefresher(self.jobs, [chain]), clock=clock),

@@ -79,7 +79,7 @@ def _run(arguments: argparse.Namespace) -> int:
     if arguments.debug:
         command += ["--log-level", "DEBUG"]
     for _start in range(_MAX_RESTARTS):
-        process = subprocess.Popen(command)  # noqa: S603 - our own module
+        process = subprocess.Popen(command)
         try:
             code = process.wait()
         except KeyboardInterrupt:

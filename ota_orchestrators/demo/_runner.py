@@ -273,9 +273,7 @@ class DeviceSupervisor:
             log.write(f"--- start {self.starts + 1}: {' '.join(command)}\n")
         stderr = self._log_file.open("a", encoding="utf-8")
         try:
-            self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-                command, stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1
-            )
+            self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1)
         finally:
             stderr.close()
         self.starts += 1
@@ -285,14 +283,14 @@ class DeviceSupervisor:
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            line = line.strip()
-            if not line:
+        for raw in process.stdout:
+            text = raw.strip()
+            if not text:
                 continue
             try:
-                event = json.loads(line)
+                event = json.loads(text)
             except json.JSONDecodeError:
-                event = {"event": "output", "text": line}
+                event = {"event": "output", "text": text}
             if isinstance(event, dict):
                 self.events.put(event)
         code = process.wait()
@@ -400,8 +398,12 @@ class _Run:
         if kind == "boot":
             self.result.running_version = str(event.get("version"))
             swap = event.get("swap", "NONE")
-            how = {"NONE": "", "TEST": " (swapped in the new image for a trial boot)",
-                   "REVERT": " (bootloader reverted the unconfirmed image)", "PERM": " (permanent swap)"}.get(swap, "")
+            how = {
+                "NONE": "",
+                "TEST": " (swapped in the new image for a trial boot)",
+                "REVERT": " (bootloader reverted the unconfirmed image)",
+                "PERM": " (permanent swap)",
+            }.get(swap, "")
             view.line(f"device: booted firmware {event.get('version')}{how}")
         elif kind == "factory":
             view.line(f"device: factory image {OLD_VERSION} written to the simulated flash")
@@ -546,7 +548,10 @@ def run_demo(options: DemoOptions, *, stream: TextIO | None = None) -> tuple[int
         )
         factory = build_firmware(work_dir, key, OLD_VERSION, options.image_size)
         new = build_firmware(work_dir, key, NEW_VERSION, options.image_size)
-        view.line(f"build: signed MCUboot images {OLD_VERSION} (factory) and {NEW_VERSION} ({len(new.image):,} bytes, ECDSA P-256)")
+        view.line(
+            f"build: signed MCUboot images {OLD_VERSION} (factory) and {NEW_VERSION} "
+            f"({len(new.image):,} bytes, ECDSA P-256)"
+        )
         device_id = f"demo-device-{os.getpid()}"
         context = DemoContext(options, work_dir, broker_url, device_id, public_key_file, new, view.line)
         stack.callback(scenario.close)

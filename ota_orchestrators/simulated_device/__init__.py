@@ -62,8 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pause-at", default=None, help="pause at this engine point until killed (demo)")
     parser.add_argument("--log-level", default="WARNING")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=arguments.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=arguments.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     emit = Emitter()
     try:
         config = load_device_config(arguments.config)

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import attrs
 
-from ota_boot import Bootloader, BootLayout, McuBootControl, SimFlash
+from ota_boot import BootLayout, Bootloader, McuBootControl, SimFlash
 from ota_core.engine import EngineConfig, EngineEvent, EngineEventKind, SelfTestContext
 from ota_core.errors import OtaError
 from ota_core.models import JobEvent, StatusReport
