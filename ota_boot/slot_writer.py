@@ -106,7 +106,7 @@ class FlashSlotWriter:
 
     def flush(self) -> None:
         """Everything held in complete write units is on the flash; partial units wait for ``close``."""
-        for unit in [unit for unit, known in self._known.items() if len(known) == self._alignment]:
+        for unit in [unit for unit, known in self._known.items() if len(known) >= self._unit_need(unit)]:
             self._write_unit(unit)
 
     def close(self) -> None:
@@ -147,8 +147,13 @@ class FlashSlotWriter:
         start = position - unit
         buffer[start : start + len(data)] = data
         known.extend(index for index in range(start, start + len(data)) if index not in known)
-        if len(known) == self._alignment:
+        if len(known) >= self._unit_need(unit):
             self._write_unit(unit)
+
+    def _unit_need(self, unit: int) -> int:
+        """Bytes that complete a write unit: the whole unit, or up to the end of the slot for the last one
+        (so the image's last bytes reach the flash at ``flush``, before a downloader records them as saved)."""
+        return min(self._alignment, self._capacity - unit)
 
     def _write_unit(self, unit: int) -> None:
         data = bytes(self._pending.pop(unit))

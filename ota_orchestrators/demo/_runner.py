@@ -283,16 +283,17 @@ class DeviceSupervisor:
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for raw in process.stdout:
-            text = raw.strip()
-            if not text:
-                continue
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
-                event = {"event": "output", "text": text}
-            if isinstance(event, dict):
-                self.events.put(event)
+        with process.stdout:
+            for raw in process.stdout:
+                text = raw.strip()
+                if not text:
+                    continue
+                try:
+                    event = json.loads(text)
+                except json.JSONDecodeError:
+                    event = {"event": "output", "text": text}
+                if isinstance(event, dict):
+                    self.events.put(event)
         code = process.wait()
         self.events.put({"event": "exit", "code": code})
 

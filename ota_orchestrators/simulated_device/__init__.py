@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("config", type=Path, help="device configuration (JSON)")
     parser.add_argument("--kill-at", default=None, help="SIGKILL itself at this engine point (tests)")
     parser.add_argument("--pause-at", default=None, help="pause at this engine point until killed (demo)")
+    parser.add_argument("--fault-once", type=Path, default=None, help="fire the fault once: marker file")
     parser.add_argument("--log-level", default="WARNING")
     arguments = parser.parse_args(argv)
     logging.basicConfig(
@@ -72,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit("error", code=error.code, message=str(error))
         return EXIT_CONFIG
     try:
-        return run_device(config, FaultPlan(kill_at=arguments.kill_at, pause_at=arguments.pause_at), emit)
+        return run_device(
+            config,
+            FaultPlan(kill_at=arguments.kill_at, pause_at=arguments.pause_at, once_file=arguments.fault_once),
+            emit,
+        )
     except OtaError as error:
         emit("error", code=error.code, message=str(error))
         return EXIT_BOOT_FAILED

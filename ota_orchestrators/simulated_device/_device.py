@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
@@ -80,6 +81,20 @@ class FaultPlan:
 
     kill_at: str | None = None
     pause_at: str | None = None
+    once_file: Path | None = None
+    """With ``once_file``, the kill (or pause) happens only if the file does not exist; it is created first,
+    so a fault given to every start of the device fires once over all of them."""
+
+    def fire(self, spec: str | None, point: str) -> bool:
+        """Should the fault ``spec`` fire at ``point`` now?"""
+        if not self.matches(spec, point):
+            return False
+        if self.once_file is None:
+            return True
+        if self.once_file.exists():
+            return False
+        self.once_file.write_text(point, encoding="utf-8")
+        return True
 
     @staticmethod
     def matches(spec: str | None, point: str) -> bool:
@@ -218,10 +233,10 @@ def run_device(config: DeviceConfig, faults: FaultPlan | None = None, emit: Emit
         restart_requested.set()
 
     def fault(point: str) -> None:
-        if FaultPlan.matches(faults.kill_at, point):
+        if faults.fire(faults.kill_at, point):
             emit("killed", point=point)
             os.kill(os.getpid(), signal.SIGKILL)
-        if FaultPlan.matches(faults.pause_at, point):
+        if faults.fire(faults.pause_at, point):
             emit("paused", point=point)
             time.sleep(60.0)
 
