@@ -154,7 +154,7 @@ class Keys:
     """A signing key, its public PEM file, and firmware images built with it."""
 
     def __init__(self, directory: Path) -> None:
-        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives import serialization
 
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)

@@ -491,7 +491,7 @@ class _Run:
             self._show(self._next_event(supervisor), supervisor)
         finished = time.monotonic()
         # After a failure the device restarts into the old image: follow it until it runs its flow again.
-        settle = time.monotonic() + 1.5
+        settle = time.monotonic() + 0.5
         while time.monotonic() < settle:
             event = self._next_event(supervisor)
             outcome = self._show(event, supervisor)

@@ -1,0 +1,57 @@
+"""``ota demo aws`` as a user runs it: a subprocess, exit status 0 and the final line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.mark.parametrize(
+    ("arguments", "final"),
+    [
+        ([], "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)"),
+        (
+            ["--protocol", "http"],
+            "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)",
+        ),
+        (["--fail-self-test"], "RESULT: OK: cloud reports FAILED, device runs 1.0.0 (rolled back, old image running)"),
+        (["--power-cut"], "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)"),
+        (
+            ["--power-cut", "--protocol", "http"],
+            "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)",
+        ),
+    ],
+)
+def test_ota_demo_aws(arguments: list[str], final: str) -> None:
+    completed = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "ota_orchestrators", "demo", "aws", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert lines[-1].split("] ", 1)[1] == final
+    assert "Traceback" not in completed.stderr
+    if "--power-cut" in arguments:
+        assert any("POWER CUT" in line for line in lines)
+        assert any("power cut: after the restart" in line for line in lines)
+
+
+def test_ota_demo_with_an_unreachable_broker_prints_one_error_line() -> None:
+    completed = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "ota_orchestrators", "demo", "aws", "--broker", "mqtt://127.0.0.1:1", "--timeout", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("ota: error:")]
+    assert len(errors) == 1, completed.stderr
