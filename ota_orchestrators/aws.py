@@ -99,7 +99,7 @@ def _reason(prefix: str, error: OtaError | None) -> dict[str, str]:
     if error is None:
         return {"reason": prefix}
     details = {"reason": f"{prefix}: {error.code}"}
-    message = " ".join(str(error).split())[:_MAX_DETAIL]
+    message = " ".join(error.message.split())[:_MAX_DETAIL]
     if message:
         details["detail"] = message
     return details

@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 def _run(arguments: argparse.Namespace) -> int:
     arguments.debug = bool(arguments.debug or arguments.demo_debug)
     # The live view is the output; library logs only when debugging.
-    logging.getLogger().setLevel(logging.DEBUG if arguments.debug else logging.WARNING)
+    logging.getLogger().setLevel(logging.DEBUG if arguments.debug else logging.ERROR)
     options = DemoOptions(
         flow=arguments.flow,
         protocol=arguments.protocol,

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.broker
     ],
 )
 def test_ota_demo_aws(arguments: list[str], final: str) -> None:
-    completed = subprocess.run(  # noqa: S603 - our own command
+    completed = subprocess.run(
         [sys.executable, "-m", "ota_orchestrators", "demo", "aws", *arguments],
         capture_output=True,
         text=True,
@@ -44,7 +44,7 @@ def test_ota_demo_aws(arguments: list[str], final: str) -> None:
 
 
 def test_ota_demo_with_an_unreachable_broker_prints_one_error_line() -> None:
-    completed = subprocess.run(  # noqa: S603
+    completed = subprocess.run(
         [sys.executable, "-m", "ota_orchestrators", "demo", "aws", "--broker", "mqtt://127.0.0.1:1", "--timeout", "20"],
         capture_output=True,
         text=True,
