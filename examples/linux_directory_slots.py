@@ -32,7 +32,7 @@ from ota_boot import DirectorySlots
 from ota_cloud import AwsIotStandIn, MosquittoBroker, RangeFileServer
 from ota_cloud.aws import thing_arn
 from ota_core import ImageInfo, OtaError, VerificationError, Version
-from ota_core.engine import EngineConfig, EngineEvent, EngineEventKind, SelfTestContext
+from ota_core.engine import EngineConfig, EngineEvent, EngineEventKind
 from ota_core.mqtt import MqttSettings
 from ota_core.protocols import SlotReader
 from ota_orchestrators.aws import AwsOrchestrator, AwsSettings
@@ -70,7 +70,7 @@ def run_self_test(slots: DirectorySlots) -> bool:
     """Run the new application once in self-test mode (what a real device would check: it starts, it talks)."""
     bundle = slots.payload(slots.current_slot())
     try:
-        completed = subprocess.run([sys.executable, str(bundle), "--self-test"], timeout=10, check=False)  # noqa: S603
+        completed = subprocess.run([sys.executable, str(bundle), "--self-test"], timeout=10, check=False)
     except subprocess.TimeoutExpired:
         return False
     return completed.returncode == 0
@@ -164,19 +164,22 @@ def main() -> int:
     arguments = parser.parse_args()
     root = arguments.root or Path(tempfile.mkdtemp(prefix="ota-linux-slots-"))
     DirectorySlots.initialise(root / "app", make_bundle("1.0.0"), validator=ScriptBundleValidator())
-    with MosquittoBroker(root / "broker") as broker, AwsIotStandIn(broker.url, root / "cloud") as standin:
-        with RangeFileServer() as files:
-            standin.service.create_thing(THING)
-            device = Device(root, broker.url)
-            device.start()
-            try:
-                publish(standin, files, "app-1-0-1", make_bundle("1.0.1"), "1.0.1")
-                first = device.run_until_finished()
-                publish(standin, files, "app-1-0-2", make_bundle("1.0.2", healthy=False), "1.0.2")
-                second = device.run_until_finished()
-            finally:
-                device.stop()
-            running = DirectorySlots(root / "app", validator=ScriptBundleValidator()).state().running_version
+    with (
+        MosquittoBroker(root / "broker") as broker,
+        AwsIotStandIn(broker.url, root / "cloud") as standin,
+        RangeFileServer() as files,
+    ):
+        standin.service.create_thing(THING)
+        device = Device(root, broker.url)
+        device.start()
+        try:
+            publish(standin, files, "app-1-0-1", make_bundle("1.0.1"), "1.0.1")
+            first = device.run_until_finished()
+            publish(standin, files, "app-1-0-2", make_bundle("1.0.2", healthy=False), "1.0.2")
+            second = device.run_until_finished()
+        finally:
+            device.stop()
+        running = DirectorySlots(root / "app", validator=ScriptBundleValidator()).state().running_version
     print(f"1.0.1: {first}; 1.0.2: {second} (self-test failed, rolled back); running {running}")
     return 0 if (first, second, str(running)) == ("SUCCEEDED", "FAILED", "1.0.1") else 1
 
