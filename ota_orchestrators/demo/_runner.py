@@ -377,12 +377,12 @@ class _Run:
         self._cut_done = False
         self._after_cut = False
 
-    def _next_event(self, supervisor: DeviceSupervisor) -> dict[str, Any]:
+    def _next_event(self, supervisor: DeviceSupervisor, wait: float = 1.0) -> dict[str, Any]:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise DemoError(f"the update did not finish within {self.options.timeout:.0f} s")
         try:
-            return supervisor.events.get(timeout=min(remaining, 1.0))
+            return supervisor.events.get(timeout=max(0.0, min(remaining, wait)))
         except queue.Empty:
             return {"event": "tick"}
 
@@ -493,7 +493,7 @@ class _Run:
         # After a failure the device restarts into the old image: follow it until it runs its flow again.
         settle = time.monotonic() + 0.5
         while time.monotonic() < settle:
-            event = self._next_event(supervisor)
+            event = self._next_event(supervisor, wait=settle - time.monotonic())
             outcome = self._show(event, supervisor)
             if outcome == "restarted":
                 self.wait_ready(supervisor)
