@@ -74,7 +74,10 @@ def _run(arguments: argparse.Namespace) -> int:
     data = toml_to_device_json(config_path)
     json_file = config_path.resolve().with_suffix(".device.json")
     json_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    load_device_config(json_file)  # one clear line for a broken file, before anything starts
+    try:
+        load_device_config(json_file)  # one clear line for a broken file, before anything starts
+    except ConfigurationError as error:
+        raise ConfigurationError(str(error.message).replace(str(json_file), str(config_path))) from None
     command = [sys.executable, "-m", "ota_orchestrators.simulated_device", str(json_file)]
     if arguments.debug:
         command += ["--log-level", "DEBUG"]
