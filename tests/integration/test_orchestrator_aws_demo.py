@@ -10,21 +10,20 @@ import pytest
 pytestmark = pytest.mark.broker
 
 
+_OK = "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)"
+_ROLLED_BACK = "RESULT: OK: cloud reports FAILED, device runs 1.0.0 (rolled back, old image running)"
+
+
 @pytest.mark.parametrize(
     ("arguments", "final"),
     [
-        ([], "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)"),
-        (
-            ["--protocol", "http"],
-            "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)",
-        ),
-        (["--fail-self-test"], "RESULT: OK: cloud reports FAILED, device runs 1.0.0 (rolled back, old image running)"),
-        (["--power-cut"], "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)"),
-        (
-            ["--power-cut", "--protocol", "http"],
-            "RESULT: OK: cloud reports SUCCEEDED, device runs 1.0.1 (new image running and confirmed)",
-        ),
+        ([], _OK),
+        pytest.param(["--protocol", "http"], _OK, marks=pytest.mark.slow),
+        pytest.param(["--fail-self-test"], _ROLLED_BACK, marks=pytest.mark.slow),
+        pytest.param(["--power-cut"], _OK, marks=pytest.mark.slow),
+        pytest.param(["--power-cut", "--protocol", "http"], _OK, marks=pytest.mark.slow),
     ],
+    ids=["mqtt", "http", "fail-self-test", "power-cut", "power-cut-http"],
 )
 def test_ota_demo_aws(arguments: list[str], final: str) -> None:
     completed = subprocess.run(
