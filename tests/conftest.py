@@ -7,6 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI shares two cores with brokers and child processes: judge fuzz tests by what they find, not by speed.
+settings.register_profile("modular-ota", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("modular-ota")
 
 from ota_cloud.broker import MosquittoBroker, MosquittoNotInstalledError, TlsListener
 from ota_cloud.file_server import RangeFileServer
