@@ -118,7 +118,7 @@ def serve(broker_url: str, streams: list[str]) -> None:
     store = StreamStore()
     for entry in streams:
         name, path = entry.split("=", 1)
-        store.create_stream(name, [{"fileId": 0, "path": path}])
+        store.create_stream(name, [{"fileId": 0, "data": Path(path).read_bytes()}])  # served from memory
     connection = MqttConnection(MqttSettings(broker_url=broker_url, client_id="stream-service"))
     connection.connect()
     with StreamDataPlane(connection, store):
@@ -298,7 +298,7 @@ def main() -> None:
                 print(f"speed-up over the FreeRTOS defaults: {slow / fast:.1f}x")
                 if args.sweep:
                     for block in (4096, 16384, 32768, 65536, 131072):
-                        for in_flight in (1, 2, 4):
+                        for in_flight in (1, 2, 4, 8):
                             config = MqttStreamConfig(block_size=block, requests_in_flight=in_flight)
                             took = median_of(
                                 args.rounds, lambda config=config: ours(device, work, data, digest, config)
