@@ -30,3 +30,16 @@ __all__ = [
     "free_port",
     "parse_range_header",
 ]
+
+# Download side: the MQTT stream service stand-in and the fault-injecting presigned file server.
+from ota_cloud.aws_streams import StreamDataPlane, StreamFaults, StreamServiceError, StreamStore
+from ota_cloud.http_faults import FaultyFileServer, HttpFaults
+
+__all__ += [
+    "FaultyFileServer",
+    "HttpFaults",
+    "StreamDataPlane",
+    "StreamFaults",
+    "StreamServiceError",
+    "StreamStore",
+]
