@@ -33,6 +33,9 @@ __all__ = [
 
 # Download side: the MQTT stream service stand-in and the fault-injecting presigned file server.
 from ota_cloud.aws_streams import StreamDataPlane, StreamFaults, StreamServiceError, StreamStore
+
+# --- Azure stand-in (ota_cloud.azure) -------------------------------------------------------------
+from ota_cloud.azure import AzureStandIn, DeviceUpdateService, IotHubStandIn, MxchipRollout
 from ota_cloud.http_faults import FaultyFileServer, HttpFaults
 
 __all__ += [
@@ -43,3 +46,4 @@ __all__ += [
     "StreamServiceError",
     "StreamStore",
 ]
+__all__ += ["AzureStandIn", "DeviceUpdateService", "IotHubStandIn", "MxchipRollout"]

@@ -5,13 +5,27 @@ component, each as a sans-I/O core plus an adapter over ``ota_core``'s MQTT conn
 parsers (``afr_ota``, generic HTTP, MXChip firmware twin, Device Update manifests) and the parser chain.
 """
 
-# --- AWS IoT Jobs and job-document parsers (begin) ---
+# AWS IoT Jobs (ota_jobs.aws), Azure IoT Hub twins + MXChip + Device Update (ota_jobs.azure), parsers.
 from ota_jobs.aws import (
     AwsJobsClient,
     JobsCore,
     JobsRejectedError,
     JobsTopics,
     JobTracker,
+)
+from ota_jobs.azure import (
+    AduAgentReporter,
+    AduJobSource,
+    AduParser,
+    AduWorkflowTracker,
+    IotHubSettings,
+    MxchipFirmwareParser,
+    MxchipJobSource,
+    MxchipReporter,
+    SasTokenProvider,
+    TwinClient,
+    TwinCore,
+    parse_connection_string,
 )
 from ota_jobs.parsers import (
     AfrOtaParser,
@@ -25,19 +39,29 @@ from ota_jobs.parsers import (
 )
 
 __all__ = [
-    # --- AWS IoT Jobs and job-document parsers (begin) ---
+    "AduAgentReporter",
+    "AduJobSource",
+    "AduParser",
+    "AduWorkflowTracker",
     "AfrOtaParser",
     "AfrOtaParserConfig",
     "AwsJobsClient",
     "HttpDocumentParser",
     "HttpDocumentParserConfig",
+    "IotHubSettings",
     "JobTracker",
     "JobsCore",
     "JobsRejectedError",
     "JobsTopics",
+    "MxchipFirmwareParser",
+    "MxchipJobSource",
+    "MxchipReporter",
     "NoParserAcceptedError",
     "ParserChain",
+    "SasTokenProvider",
+    "TwinClient",
+    "TwinCore",
     "default_parser_chain",
+    "parse_connection_string",
     "rejection_report",
-    # --- AWS IoT Jobs and job-document parsers (end) ---
 ]

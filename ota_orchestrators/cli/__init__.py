@@ -19,6 +19,7 @@ __all__ = ["main"]
 _COMMAND_MODULES: tuple[str, ...] = (
     "ota_orchestrators.cli._broker",
     "ota_orchestrators.cli._cloud_aws",
+    "ota_orchestrators.cli._cloud_azure",
     "ota_orchestrators.cli._signing",
 )
 
