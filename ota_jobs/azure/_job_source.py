@@ -238,20 +238,24 @@ class AduJobSource(TwinJobSource):
         self.installed_update_id = installed_update_id
         self.last_decision: WorkflowDecision | None = None
         self._startup = True
+        final = stored.data.get("final_state") if stored else None
+        self._final_state = AduAgentState.FAILED if final == AduAgentState.FAILED else AduAgentState.IDLE
 
     def _persist(self) -> None:
         if self._state_store is not None:
-            self._state_store.save(self.STATE_NAME, self.tracker.to_mapping())
+            self._state_store.save(self.STATE_NAME, {**self.tracker.to_mapping(),
+                                                     "final_state": int(self._final_state)})
 
     def start(self, on_event: Callable[[JobEvent], None]) -> None:
         """Start, then announce the agent with its installed update: DeploymentInProgress (with the workflow)
-        when a workflow is still running (taken up again after a restart), else Idle."""
+        when a workflow is still running (taken up again after a restart), else the state the last workflow
+        ended in (Failed stays Failed across a restart until the next workflow; Idle otherwise)."""
         super().start(on_event)
         if self.tracker.running and self.tracker.current is not None:
             patch = self.reporter.agent(AduAgentState.DEPLOYMENT_IN_PROGRESS, workflow=self.tracker.current,
                                         installed_update_id=self.installed_update_id)
         else:
-            patch = self.reporter.agent(AduAgentState.IDLE, installed_update_id=self.installed_update_id)
+            patch = self.reporter.agent(self._final_state, installed_update_id=self.installed_update_id)
         self.client.patch_reported(patch, timeout=self.report_timeout)
 
     def interpret(self, document: dict[str, Any], version: int | None) -> JobEvent | None:
@@ -276,6 +280,7 @@ class AduJobSource(TwinJobSource):
         if manifest is not None and is_installed(manifest, self.installed_update_id):
             # Already installed (checked before any download, and at start-up): report success, stay idle.
             self.tracker.finished()
+            self._final_state = AduAgentState.IDLE
             self._persist()
             self.last_decision = WorkflowDecision.IGNORE_DUPLICATE
             _log.info("update %s is already installed", manifest.update_id)
@@ -315,6 +320,8 @@ class AduJobSource(TwinJobSource):
             return [self.reporter.agent(AduAgentState.DEPLOYMENT_IN_PROGRESS, workflow=workflow,
                                         installed_update_id=self.installed_update_id)]
         self.tracker.finished()
+        failed = report.status in (JobStatus.FAILED, JobStatus.REJECTED, JobStatus.TIMED_OUT)
+        self._final_state = AduAgentState.FAILED if failed else AduAgentState.IDLE
         self._persist()
         if report.status is JobStatus.SUCCEEDED:
             if "provider" in details and "name" in details and "version" in details:
