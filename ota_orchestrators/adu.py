@@ -78,6 +78,7 @@ __all__ = [
     "adu_report_details",
     "describe_agent",
     "extended_result_code",
+    "image_version",
 ]
 
 _log = logging.getLogger(__name__)
@@ -214,6 +215,9 @@ class AduSettings:
       ``microsoft_roots``: also trust Microsoft's production roots (True on a real device).
     - ``initial_update_id``: the update id of the factory image (reported until the first update).
     - ``update_kind``: ``"os"`` or ``"application"`` (the deferral window of update control).
+    - ``version_from``: where the image version of an update is read (``"installedCriteria"``, ``"updateId"``
+      or ``"none"``); the engine checks that this version runs after the restart and refuses an update
+      whose version is not newer than the running one.
     - ``image_file``: a file-name pattern picking the image of a multi-file update (default: the largest
       file); ``files_dir``: where the other files go (without it, only single-file updates are taken).
     - ``check_compatibility``: refuse manifests whose compatibility does not name this device.
@@ -229,6 +233,7 @@ class AduSettings:
     microsoft_roots: bool = True
     initial_update_id: AduUpdateId | None = None
     update_kind: str = "os"
+    version_from: str = "installedCriteria"
     image_file: str | None = None
     files_dir: Path | None = None
     check_compatibility: bool = True
@@ -237,20 +242,41 @@ class AduSettings:
     http: HttpDownloadConfig = attrs.field(factory=lambda: HttpDownloadConfig(allow_insecure_http=True))
 
 
+def image_version(plan: UpdatePlan, source: str) -> Version | None:
+    """The image version an ADU plan installs: ``installedCriteria`` (the swupdate convention: the version the
+    image reports once installed) or the update id's version, when it parses as a version; else None."""
+    if source == "installedCriteria":
+        raw = plan.attributes.get("adu_installed_criteria")
+    elif source == "updateId":
+        update_id = plan.attributes.get("adu_update_id")
+        raw = update_id.get("version") if isinstance(update_id, Mapping) else None
+    else:
+        return None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return Version.parse(raw)
+    except OtaError:
+        return None
+
+
 class _Parser:
-    """``AduParser`` plus the plan attribute ``update_kind`` for update control."""
+    """``AduParser`` plus the plan attribute ``update_kind`` for update control and the image version (so that
+    the engine can tell after a restart whether the new image runs)."""
 
     name = "azure-adu"
 
-    def __init__(self, update_kind: str) -> None:
+    def __init__(self, update_kind: str, version_from: str) -> None:
         self._parser = AduParser()
         self._kind = update_kind
+        self._version_from = version_from
 
     def parse(self, event: JobEvent) -> UpdatePlan | None:
         plan = self._parser.parse(event)
         if plan is None:
             return None
-        return attrs.evolve(plan, attributes={**plan.attributes, "update_kind": self._kind})
+        return attrs.evolve(plan, version=image_version(plan, self._version_from),
+                            attributes={**plan.attributes, "update_kind": self._kind})
 
 
 class _AgentSource(AduJobSource):
@@ -323,7 +349,7 @@ class AduAgent:
         sink_factory: SinkFactory | None = self._sink if settings.files_dir is not None else None
         self.engine = UpdateEngine(
             job_source=self.source,
-            parsers=[_Parser(settings.update_kind)],
+            parsers=[_Parser(settings.update_kind, settings.version_from)],
             downloaders=list(downloaders) if downloaders is not None else [self._http],
             verifier=self.verifier,
             boot_control=boot_control,
