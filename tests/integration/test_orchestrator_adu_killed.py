@@ -23,8 +23,8 @@ import pytest
 from ota_cloud.azure import AzureStandIn
 from ota_cloud.broker import MosquittoBroker
 from tests.adu_fixtures import DEVICE_KEY, firmware, import_manifest, wait_for
-from tests.engine_fixtures import FileBootControl
 from tests.azure_fixtures import azure_standin
+from tests.engine_fixtures import FileBootControl
 
 pytestmark = pytest.mark.broker
 __all__ = ["azure_standin"]
@@ -96,7 +96,7 @@ def run_case(index: int, case: Case, standin: AzureStandIn, broker: MosquittoBro
     standin.adu.create_deployment(f"dep-{index}", update, [device_id])
     codes = []
     for _ in range(MAX_BOOTS):
-        child = subprocess.run(  # noqa: S603 - our own interpreter and module
+        child = subprocess.run(
             [sys.executable, "-m", "tests.integration._adu_kill_child", str(work / "config.json")],
             cwd=REPO, capture_output=True, timeout=60, check=False,
         )
@@ -151,5 +151,5 @@ def test_killed_in_state_matrix(azure_standin: AzureStandIn, mosquitto: Mosquitt
         problems = run_case(index, case, azure_standin, mosquitto, tmp_path, history, update)
         if problems:
             failures[f"{case.kill_point}/{case.self_test}"] = problems
-    print(f"ADU killed-in-state matrix: {len(CASES)} cases, {len(failures)} failures")  # noqa: T201
+    print(f"ADU killed-in-state matrix: {len(CASES)} cases, {len(failures)} failures")
     assert not failures, failures
