@@ -244,7 +244,8 @@ class AduSettings:
 
 def image_version(plan: UpdatePlan, source: str) -> Version | None:
     """The image version an ADU plan installs: ``installedCriteria`` (the swupdate convention: the version the
-    image reports once installed) or the update id's version, when it parses as a version; else None."""
+    image reports once installed) or the update id's version, when it parses as a version (``1.1`` reads as
+    ``1.1.0``); else None."""
     if source == "installedCriteria":
         raw = plan.attributes.get("adu_installed_criteria")
     elif source == "updateId":
@@ -254,6 +255,8 @@ def image_version(plan: UpdatePlan, source: str) -> Version | None:
         return None
     if not isinstance(raw, str):
         return None
+    if raw.count(".") == 1 and raw.replace(".", "").isdigit():
+        raw = f"{raw}.0"  # Device Update versions may have two parts
     try:
         return Version.parse(raw)
     except OtaError:

@@ -263,3 +263,22 @@ def test_deferral_and_maintenance_window(cloud: Cloud, devices: list[AduDevice])
     control.resume()  # deferral ended: it goes ahead inside the window
     run_through_restart(device)
     assert wait_for(lambda: cloud.state("dep-win") == "Succeeded")
+
+
+def test_multi_file_update_image_to_slot_other_files_to_files_dir(cloud: Cloud, devices: list[AduDevice]) -> None:
+    device = cloud.device(files_dir=True)
+    devices.append(device)
+    device.power_on()
+    image = firmware("1.0.1")
+    extra = b'{"motor": "tuned"}\n' * 40
+    manifest = import_manifest("1.0.1", image)
+    second = import_manifest("1.0.1", extra, name="settings.json")["files"][0]
+    manifest["files"].append(second)
+    manifest["instructions"]["steps"][0]["files"].append("settings.json")
+    update = cloud.standin.adu.import_update(manifest, {"firmware-1.0.1.bin": image, "settings.json": extra})
+    cloud.standin.adu.create_deployment("dep-two", update, ["sim-1"])
+    run_through_restart(device)
+    assert wait_for(lambda: cloud.state("dep-two") == "Succeeded")
+    assert device.boot.state().running_version == Version.parse("1.0.1")
+    (written,) = (device.work / "files").glob("*settings.json")
+    assert written.read_bytes() == extra
