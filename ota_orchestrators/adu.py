@@ -59,6 +59,7 @@ from ota_core.errors import (
 )
 from ota_core.models import FileTarget, JobEvent, JobStatus, StatusReport, UpdatePlan
 from ota_core.protocols import BlockSink, BootControl, Downloader, StateStore
+from ota_core.update_control import UpdateControl
 from ota_core.versions import Version
 from ota_jobs.azure import (
     AduAgentReporter,
@@ -96,6 +97,7 @@ _COMPONENTS: tuple[tuple[type[OtaError], int], ...] = (
     (TransportError, 0x07),
 )
 _ENGINE_COMPONENT = 0x0F
+_UNSET = object()
 
 
 def extended_result_code(error: OtaError | None) -> int:
@@ -221,6 +223,9 @@ class AduSettings:
     - ``image_file``: a file-name pattern picking the image of a multi-file update (default: the largest
       file); ``files_dir``: where the other files go (without it, only single-file updates are taken).
     - ``check_compatibility``: refuse manifests whose compatibility does not name this device.
+    - ``target_time_property``: a desired twin property holding the install time of day in UTC
+      (``"HH:MM[:SS]"``, Avnet's ``otaTargetUtcTime``; ``""`` clears it), applied to an ``UpdateControl``
+      and reported back; None to ignore it.
     - ``engine``: engine settings (its documents are named ``adu-...``); ``http``: downloader settings
       (plain http allowed: Device Update's URLs are http, integrity comes from the signed hashes).
     """
@@ -237,6 +242,7 @@ class AduSettings:
     image_file: str | None = None
     files_dir: Path | None = None
     check_compatibility: bool = True
+    target_time_property: str | None = "otaTargetUtcTime"
     report_timeout: float = 30.0
     engine: EngineConfig = attrs.field(factory=lambda: EngineConfig(name="adu"))
     http: HttpDownloadConfig = attrs.field(factory=lambda: HttpDownloadConfig(allow_insecure_http=True))
@@ -366,6 +372,11 @@ class AduAgent:
             sink_factory=sink_factory,
         )
         self.engine.add_listener(self._on_engine_event)
+        self._control = update_control if isinstance(update_control, UpdateControl) else None
+        self._target_seen: object = _UNSET
+        if self._control is not None and settings.target_time_property:
+            client.on_document(lambda document: self._on_target_time(document.desired))
+            client.on_desired(lambda patch: self._on_target_time(patch.patch))
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -408,6 +419,33 @@ class AduAgent:
             self.source.report(StatusReport(job_id, JobStatus.CANCELED, {"reason": "cancelled by the service"}))
         except OtaError as error:
             _log.warning("could not report the cancellation of %s: %s", job_id, error)
+
+    # --- the install time of day from the twin (Avnet's otaTargetUtcTime) ----------------------------------
+
+    def _on_target_time(self, desired: Mapping[str, Any]) -> None:
+        name = self.settings.target_time_property
+        if self._control is None or not name or name not in desired:
+            return
+        value = desired[name]
+        if value == self._target_seen:
+            return
+        self._target_seen = value
+        try:
+            if value is not None and not isinstance(value, str):
+                raise PolicyError(f"{name} must be a string HH:MM[:SS]")
+            reported = self._control.set_target_time(value or None)
+        except OtaError as error:
+            _log.warning("ignoring desired %s=%r: %s", name, value, error)
+            return
+        # report it back off the dispatcher thread (a reported patch waits for the hub's answer)
+        threading.Thread(target=self._report_property, args=({name: reported},), daemon=True,
+                         name="adu-target-time").start()
+
+    def _report_property(self, patch: Mapping[str, Any]) -> None:
+        try:
+            self.source.client.patch_reported(patch, timeout=self.settings.report_timeout)
+        except OtaError as error:
+            _log.warning("could not report %s: %s", list(patch), error)
 
     # --- where the files go --------------------------------------------------------------------------
 

@@ -282,3 +282,24 @@ def test_multi_file_update_image_to_slot_other_files_to_files_dir(cloud: Cloud, 
     assert device.boot.state().running_version == Version.parse("1.0.1")
     (written,) = (device.work / "files").glob("*settings.json")
     assert written.read_bytes() == extra
+
+
+def test_target_time_from_the_twin_holds_the_install(cloud: Cloud, devices: list[AduDevice]) -> None:
+    device = cloud.device(control=True)
+    devices.append(device)
+    later = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=3)).strftime("%H:%M")
+    cloud.standin.hub.update_desired("sim-1", {"otaTargetUtcTime": later})
+    device.power_on()
+    assert wait_for(lambda: cloud.standin.hub.get_twin("sim-1")["reported"].get("otaTargetUtcTime") == f"{later}:00")
+    control = device.control
+    assert control is not None and control.target_time is not None
+    update = cloud.publish("1.0.1")
+    cloud.standin.adu.create_deployment("dep-tt", update, ["sim-1"])
+    assert wait_for(lambda: device.agent is not None and device.agent.engine.state is EngineState.DOWNLOADED)
+    assert device.agent is not None and device.agent.engine.wait_until_idle(5)
+    assert device.boot.activations == 0
+    cloud.standin.hub.update_desired("sim-1", {"otaTargetUtcTime": "bogus"})  # ignored, the hold stays
+    cloud.standin.hub.update_desired("sim-1", {"otaTargetUtcTime": ""})  # cleared from the cloud: go
+    run_through_restart(device)
+    assert wait_for(lambda: cloud.state("dep-tt") == "Succeeded")
+    assert cloud.standin.hub.get_twin("sim-1")["reported"].get("otaTargetUtcTime") == ""
