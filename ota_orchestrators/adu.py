@@ -58,7 +58,7 @@ from ota_core.errors import (
     VerificationError,
 )
 from ota_core.models import FileTarget, JobEvent, JobStatus, StatusReport, UpdatePlan
-from ota_core.protocols import BlockSink, BootControl, Downloader, StateStore
+from ota_core.protocols import BlockSink, BootControl, Downloader, JobSource, StateStore
 from ota_core.update_control import UpdateControl
 from ota_core.versions import Version
 from ota_jobs.azure import (
@@ -311,7 +311,8 @@ class AduAgent:
 
     ``client`` is a connected ``TwinClient`` (not started); ``boot_control``, ``state_store``, ``restart`` and
     ``self_test`` are the device's. ``update_control`` (optional) holds updates; ``mcuboot`` (optional)
-    checks the image file as an MCUboot image while it streams; ``downloaders`` replaces the HTTP downloader.
+    checks the image file as an MCUboot image while it streams; ``downloaders`` replaces the HTTP downloader;
+    ``job_source_wrapper`` wraps the job source the engine talks to (telemetry, tests).
     """
 
     def __init__(
@@ -327,6 +328,7 @@ class AduAgent:
         clock: Clock | None = None,
         mcuboot: McubootVerifier | None = None,
         downloaders: Sequence[Downloader] | None = None,
+        job_source_wrapper: Callable[[JobSource], JobSource] | None = None,
     ) -> None:
         self.settings = settings
         self.boot_control = boot_control
@@ -357,7 +359,7 @@ class AduAgent:
         self._files_lock = threading.Lock()
         sink_factory: SinkFactory | None = self._sink if settings.files_dir is not None else None
         self.engine = UpdateEngine(
-            job_source=self.source,
+            job_source=job_source_wrapper(self.source) if job_source_wrapper is not None else self.source,
             parsers=[_Parser(settings.update_kind, settings.version_from)],
             downloaders=list(downloaders) if downloaders is not None else [self._http],
             verifier=self.verifier,

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from ota_core import FileStateStore
 from ota_core.engine import EngineConfig, EngineEvent, SelfTestContext
 from ota_core.mqtt import MqttConnection
+from ota_core.protocols import JobSource
 from ota_core.update_control import UpdateControl
 from ota_jobs.azure import ADU_MODEL_ID, AduUpdateId, IotHubSettings, RetryPolicy, TwinClient
 from ota_orchestrators.adu import AduAgent, AduSettings
@@ -70,6 +71,8 @@ class AduDevice:
         control: bool = False,
         fault_hook: Callable[[str], None] | None = None,
         files_dir: bool = False,
+        image_file: str | None = None,
+        job_source_wrapper: Callable[[JobSource], JobSource] | None = None,
     ) -> None:
         self.work = work
         self.boot = FileBootControl(work / "boot")
@@ -86,12 +89,14 @@ class AduDevice:
             microsoft_roots=False,
             initial_update_id=FACTORY,
             files_dir=work / "files" if files_dir else None,
+            image_file=image_file,
             report_timeout=10.0,
             engine=EngineConfig(name="adu", report_retry_delays=(0.2, 0.5), poll_interval=0.5,
                                 self_test_timeout=5.0, fault_hook=fault_hook),
             http=HttpDownloadConfig(allow_insecure_http=True, progress_interval=0.0, chunk_size=16 * 1024),
         )
         self.self_test = self_test
+        self.job_source_wrapper = job_source_wrapper
         self.restarted = threading.Event()
         self.events: list[EngineEvent] = []
         self.agent: AduAgent | None = None
@@ -107,6 +112,7 @@ class AduDevice:
         agent = AduAgent(
             self.settings, client=client, boot_control=self.boot, state_store=self.store,
             restart=self.restarted.set, self_test=self.self_test, update_control=self.control,
+            job_source_wrapper=self.job_source_wrapper,
         )
         agent.engine.add_listener(self.events.append)
         self._connection, self._client, self.agent = connection, client, agent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ import pytest
 from ota_cloud.azure import AzureStandIn
 from ota_cloud.broker import MosquittoBroker
 from ota_core.engine import EngineEventKind, EngineState, SelfTestContext
+from ota_core.models import JobEvent, JobStatus, StatusReport
+from ota_core.protocols import JobSource
 from ota_core.update_control import MaintenanceWindow, TimeOfDay
 from ota_core.versions import Version
 from ota_jobs.azure import WorkflowDecision
@@ -265,8 +267,35 @@ def test_deferral_and_maintenance_window(cloud: Cloud, devices: list[AduDevice])
     assert wait_for(lambda: cloud.state("dep-win") == "Succeeded")
 
 
+class CountingSource:
+    """A job source wrapper that counts the reports the engine sends."""
+
+    def __init__(self, inner: JobSource) -> None:
+        self.inner = inner
+        self.reports: list[StatusReport] = []
+
+    def start(self, on_event: Callable[[JobEvent], None]) -> None:
+        self.inner.start(on_event)
+
+    def request_next(self) -> None:
+        self.inner.request_next()
+
+    def report(self, report: StatusReport) -> None:
+        self.inner.report(report)
+        self.reports.append(report)
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
 def test_multi_file_update_image_to_slot_other_files_to_files_dir(cloud: Cloud, devices: list[AduDevice]) -> None:
-    device = cloud.device(files_dir=True)
+    wrappers: list[CountingSource] = []
+
+    def wrap(source: JobSource) -> JobSource:
+        wrappers.append(CountingSource(source))
+        return wrappers[-1]
+
+    device = cloud.device(files_dir=True, image_file="firmware-*.bin", job_source_wrapper=wrap)
     devices.append(device)
     device.power_on()
     image = firmware("1.0.1")
@@ -282,6 +311,19 @@ def test_multi_file_update_image_to_slot_other_files_to_files_dir(cloud: Cloud, 
     assert device.boot.state().running_version == Version.parse("1.0.1")
     (written,) = (device.work / "files").glob("*settings.json")
     assert written.read_bytes() == extra
+    statuses = [report.status for wrapper in wrappers for report in wrapper.reports]
+    assert statuses[0] is JobStatus.IN_PROGRESS and statuses[-1] is JobStatus.SUCCEEDED
+
+
+def test_image_pattern_matching_no_file_fails_the_update(cloud: Cloud, devices: list[AduDevice]) -> None:
+    device = cloud.device(files_dir=True, image_file="*.swu")
+    devices.append(device)
+    device.power_on()
+    update = cloud.publish("1.0.1")
+    cloud.standin.adu.create_deployment("dep-pat", update, ["sim-1"])
+    assert wait_for(lambda: cloud.state("dep-pat") == "Failed")
+    assert device.boot.activations == 0
+    assert cloud.agent()["lastInstallResult"]["resultCode"] == 0
 
 
 def test_target_time_from_the_twin_holds_the_install(cloud: Cloud, devices: list[AduDevice]) -> None:
