@@ -207,6 +207,7 @@ def test_tampered_manifest_refused_before_any_download(cloud: Cloud, devices: li
     assert cloud.standin.files.requests_served == served
     assert device.boot.activations == 0
     assert device.boot.state().running_version == Version.parse("1.0.0")
+    assert wait_for(lambda: any(e.kind is EngineEventKind.FINISHED for e in device.events))
     finished = [e for e in device.events if e.kind is EngineEventKind.FINISHED]
     assert finished and finished[-1].status is not None and finished[-1].status.value == "REJECTED"
 
