@@ -342,6 +342,7 @@ def test_target_time_from_the_twin_holds_the_install(cloud: Cloud, devices: list
     assert device.agent is not None and device.agent.engine.wait_until_idle(5)
     assert device.boot.activations == 0
     cloud.standin.hub.update_desired("sim-1", {"otaTargetUtcTime": "bogus"})  # ignored, the hold stays
+    cloud.standin.hub.update_desired("sim-1", {"otaTargetUtcTime": 1300})  # not a string: ignored too
     cloud.standin.hub.update_desired("sim-1", {"otaTargetUtcTime": ""})  # cleared from the cloud: go
     run_through_restart(device)
     assert wait_for(lambda: cloud.state("dep-tt") == "Succeeded")
