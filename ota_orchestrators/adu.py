@@ -67,6 +67,8 @@ from ota_jobs.azure import (
     AduParser,
     AduUpdateId,
     TwinClient,
+    extract_service,
+    parse_service_request,
 )
 from ota_stream import FileSink, HttpDownloadConfig, HttpRangeDownloader
 from ota_verify import AduManifestVerifier, DeviceIdentity, McubootVerifier, PlanVerifier
@@ -289,13 +291,39 @@ class _Parser:
 
 
 class _AgentSource(AduJobSource):
-    """``AduJobSource`` that records the installed update id before the success report goes out."""
+    """``AduJobSource`` that records the installed update id before the success report goes out, and answers
+    "is it installed?" from ``installedCriteria`` too: an update whose image version already runs is
+    installed (as the reference agent's handlers decide), whatever update id the device knew."""
 
     def __init__(self, client: TwinClient, reporter: AduAgentReporter, installed: InstalledUpdates,
-                 boot: BootControl, **kwargs: Any) -> None:
+                 boot: BootControl, version_from: str, **kwargs: Any) -> None:
         super().__init__(client, reporter, **kwargs)
         self._installed = installed
         self._boot = boot
+        self._version_from = version_from
+
+    def interpret(self, document: dict[str, Any], version: int | None) -> JobEvent | None:
+        self._adopt_if_running(document)
+        return super().interpret(document, version)
+
+    def _adopt_if_running(self, document: Mapping[str, Any]) -> None:
+        try:
+            service = extract_service(document)
+            request = parse_service_request(service) if service is not None else None
+            if request is None or request.update_manifest is None or request.signature is None:
+                return
+            plan = AduParser().plan_for(request)
+        except OtaError:
+            return  # the job source reports what is wrong with the request
+        wanted = image_version(plan, self._version_from) if self._version_from == "installedCriteria" else None
+        running = self._boot.state().running_version
+        if wanted is None or running is None or wanted != running:
+            return
+        update_id = AduUpdateId.from_json(plan.attributes["adu_update_id"])
+        if update_id != self.installed_update_id:
+            _log.info("update %s is what runs (installedCriteria %s)", update_id, wanted)
+            self._installed.record(update_id, running)
+            self.installed_update_id = update_id
 
     def report(self, report: StatusReport) -> None:
         details = report.details
@@ -340,7 +368,7 @@ class AduAgent:
             extra_properties=settings.extra_properties, compat_property_names=settings.compat_property_names,
         )
         self.source = _AgentSource(
-            client, reporter, self.installed, boot_control,
+            client, reporter, self.installed, boot_control, settings.version_from,
             installed_update_id=self.installed.installed(running),
             report_timeout=settings.report_timeout, state_store=state_store,
         )

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from ota_cloud.azure import AzureStandIn
@@ -347,3 +348,20 @@ def test_target_time_from_the_twin_holds_the_install(cloud: Cloud, devices: list
     run_through_restart(device)
     assert wait_for(lambda: cloud.state("dep-tt") == "Succeeded")
     assert cloud.standin.hub.get_twin("sim-1")["reported"].get("otaTargetUtcTime") == ""
+
+
+def test_update_whose_image_already_runs_is_installed_without_download(
+    cloud: Cloud, devices: list[AduDevice]
+) -> None:
+    device = cloud.device()
+    devices.append(device)
+    device.settings = attrs.evolve(device.settings, initial_update_id=None)  # the device knows no update id
+    device.power_on()
+    served = cloud.standin.files.requests_served
+    update = cloud.publish("1.0.0")  # installedCriteria 1.0.0: the image that runs
+    cloud.standin.adu.create_deployment("dep-same", update, ["sim-1"])
+    assert wait_for(lambda: cloud.state("dep-same") == "Succeeded")
+    agent = cloud.agent()
+    assert agent["state"] == 0 and agent["lastInstallResult"]["resultCode"] == 700
+    assert installed_version(agent) == "1.0.0"
+    assert cloud.standin.files.requests_served == served and device.boot.activations == 0
