@@ -316,9 +316,10 @@ class _AgentSource(AduJobSource):
         except OtaError:
             return  # the job source reports what is wrong with the request
         wanted = image_version(plan, self._version_from) if self._version_from == "installedCriteria" else None
-        running = self._boot.state().running_version
-        if wanted is None or running is None or wanted != running:
-            return
+        image = self._boot.state()
+        running = image.running_version
+        if wanted is None or running is None or wanted != running or image.in_trial:
+            return  # an image on trial is not installed yet: the engine decides after its self-test
         update_id = AduUpdateId.from_json(plan.attributes["adu_update_id"])
         if update_id != self.installed_update_id:
             _log.info("update %s is what runs (installedCriteria %s)", update_id, wanted)
