@@ -1,4 +1,4 @@
-"""The ``adu`` flow's settings helpers (no I/O)."""
+"""The ``adu`` flow's trusted-root setting (no I/O)."""
 
 from __future__ import annotations
 
