@@ -91,9 +91,17 @@ class FlashSlotWriter:
         self.bytes_written += len(data)
 
     def flush(self) -> None:
-        """Everything held in complete write units is on the flash; partial units wait for ``close``."""
-        for unit in [unit for unit, known in self._known.items() if len(known) == self._alignment]:
+        """Everything held in complete write units is on the flash; partial units wait for ``close``.
+
+        The unit holding the last byte of the region counts as complete once every byte of it inside the
+        region is known (it is padded with the erased value), so a flushed, fully written image survives a
+        power cut before ``close``.
+        """
+        for unit in [unit for unit, known in self._known.items() if len(known) >= self._needed(unit)]:
             self._write_unit(unit)
+
+    def _needed(self, unit: int) -> int:
+        return min(self._alignment, self._capacity - unit)
 
     def close(self) -> None:
         """Write the partial units left, padded with the erased value (the end of the image)."""

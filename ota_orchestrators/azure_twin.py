@@ -178,6 +178,7 @@ class FirmwareTwinJobSource(MxchipJobSource):
         self._held: list[JobEvent] | None = []
         self._deliver: Callable[[JobEvent], None] | None = None
         self._last_job: str | None = None
+        self._versions: dict[str, str] = {}
         self.boot_patch: Mapping[str, Any] | None = None
 
     def start(self, on_event: Callable[[JobEvent], None]) -> None:
@@ -218,6 +219,7 @@ class FirmwareTwinJobSource(MxchipJobSource):
             return JobEvent(JobEventKind.CANCELLED, job_id=self._last_job) if self._last_job else None
         job_id = firmware_job_id(document["firmware"])
         self._last_job = job_id
+        self._versions[job_id] = firmware.version
         return JobEvent(JobEventKind.NEW, job_id=job_id, document=document,
                         attributes={"desired_version": version, "base_version": running})
 
@@ -230,7 +232,9 @@ class FirmwareTwinJobSource(MxchipJobSource):
             status = FirmwareStatus.CURRENT if report.status is JobStatus.SUCCEEDED else FirmwareStatus.ERROR
         if "current" in details:
             self.reporter.current_version = details["current"]
-        patch = firmware_patch(self.reporter, status, pending=details.get("pending", ""),
+        pending = details.get("pending") or ("" if status is FirmwareStatus.CURRENT
+                                             else self._versions.get(report.job_id, ""))
+        patch = firmware_patch(self.reporter, status, pending=pending,
                                substatus=details.get("substatus", ""), started=details.get("started", ""),
                                ended=details.get("ended", ""))
         if report.status.is_terminal:
@@ -347,8 +351,8 @@ class AzureTwinDevice:
     ``boot_control``, ``verifier`` and ``restart`` are the device's own (see examples/azure_twin_device.py);
     ``self_test`` checks the new image after the restart. ``connection`` may be shared with the
     application (else one is made from ``settings.hub``); ``state_store`` and ``update_control`` default to
-    a ``FileStateStore`` in ``settings.state_dir`` and an ``UpdateControl`` over it. ``start()`` connects, reports the boot state and
-    runs; ``stop()`` ends everything.
+    a ``FileStateStore`` in ``settings.state_dir`` and an ``UpdateControl`` over it. ``start()`` connects,
+    reports the boot state and runs; ``stop()`` ends everything.
     """
 
     def __init__(self, settings: AzureTwinSettings, *, boot_control: BootControl, verifier: Verifier,
@@ -370,7 +374,8 @@ class AzureTwinDevice:
         decoder = MxchipFirmwareParser(self.running_version, allow_http=settings.allow_http)
         self.source = FirmwareTwinJobSource(self.twin, self.reporter, decoder, state_store=self.store,
                                             report_timeout=settings.report_timeout)
-        self.downloader = HttpRangeDownloader(self.store, settings.http, clock=self.clock)
+        http = attrs.evolve(settings.http, allow_insecure_http=True) if settings.allow_http else settings.http
+        self.downloader = HttpRangeDownloader(self.store, http, clock=self.clock)
         self.engine = UpdateEngine(
             job_source=self.source,
             parsers=[FirmwareTwinParser(allow_http=settings.allow_http, require_size=settings.require_size,
