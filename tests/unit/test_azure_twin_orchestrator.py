@@ -52,11 +52,11 @@ class _FlashError(OtaError):
     code = "INSTALL_FLASH_WRITE_FAILED"
 
 
-class _ApplyErrorError(OtaError):
+class _ApplyError(OtaError):
     code = "INSTALL_READBACK_MISMATCH"
 
 
-class _OtherErrorError(OtaError):
+class _OtherError(OtaError):
     code = "POLICY_VERSION_REJECTED"
 
 
