@@ -4,4 +4,9 @@ Short, readable compositions of the components for AWS IoT Jobs, Azure IoT Hub t
 schema) and Azure Device Update, meant to be copied and changed.
 """
 
-__all__: list[str] = []
+from ota_orchestrators.azure_twin import AzureTwinDevice, AzureTwinSettings
+
+__all__: list[str] = [
+    "AzureTwinDevice",
+    "AzureTwinSettings",
+]
