@@ -74,6 +74,7 @@ class IotHubStandIn:
         self._method_rids = itertools.count(1)
         self._method_answers: dict[tuple[str, str], tuple[int, Any]] = {}
         self._listeners: list[ReportedListener] = []
+        self._recent_patches: dict[str, deque[tuple[str, int]]] = defaultdict(lambda: deque(maxlen=32))
         self._started = False
         self.requests: dict[str, int] = defaultdict(int)
 
@@ -209,6 +210,13 @@ class IotHubStandIn:
             _log.warning("stand-in could not handle %s from %s: %s", path, device_id, exc)
 
     def _on_reported(self, device_id: str, rid: str, payload: bytes) -> None:
+        with self._lock:
+            repeated = next((v for r, v in self._recent_patches[device_id] if r == rid), None)
+        if repeated is not None:
+            # A QoS 1 redelivery of a patch already applied: answer again, do not apply twice.
+            _log.info("duplicate reported patch $rid %s from %s", rid, device_id)
+            self._answer(device_id, 204, rid, extra=f"&$version={repeated}")
+            return
         fault = self._fault(device_id, "patch")
         if fault is not None:
             self._answer(device_id, fault, rid)
@@ -228,6 +236,8 @@ class IotHubStandIn:
             _log.info("rejecting reported patch from %s: %s", device_id, problem)
             self._answer(device_id, 400, rid)
             return
+        with self._lock:
+            self._recent_patches[device_id].append((rid, version))
         self._answer(device_id, 204, rid, extra=f"&$version={version}")
         twin = self.twins.get(device_id)
         for listener in list(self._listeners):

@@ -61,6 +61,7 @@ class TwinClient:
         self._stopping = threading.Event()
         self._timer: threading.Thread | None = None
         self._started = False
+        self._went_down = False
 
     # --- life cycle ------------------------------------------------------------------------------
 
@@ -71,6 +72,7 @@ class TwinClient:
         self._started = True
         for topic_filter in self._core.subscriptions:
             self._subscriptions.append(self._connection.subscribe(topic_filter, self._on_message, qos=1))
+        self._went_down = not self._connection.is_connected
         self._connection.add_connection_listener(self._on_connection)
         with self._lock:
             step = self._core.request_twin(self._clock.monotonic())
@@ -246,8 +248,12 @@ class TwinClient:
         self._apply(step)
 
     def _on_connection(self, connected: bool) -> None:
-        if not connected or self._stopping.is_set():
+        if not connected:
+            self._went_down = True
             return
+        if not self._went_down or self._stopping.is_set():
+            return  # the notification of the connection we started on, not a reconnect
+        self._went_down = False
         with self._lock:
             step = self._core.reconnected(self._clock.monotonic())
         self._apply(step)

@@ -187,6 +187,8 @@ class TwinCore:
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random()
         self._rids = itertools.count(1)
+        # A per-instance prefix keeps $rid values unique across restarts of the device.
+        self._rid_prefix = f"{self._rng.getrandbits(32):08x}-"
         self._tickets = itertools.count(1)
         self._by_rid: dict[str, _Request] = {}
         self._get: _Request | None = None
@@ -270,7 +272,7 @@ class TwinCore:
     def _send(self, request: _Request, now: float, *, count: bool = True) -> Outgoing:
         if request.rid:
             self._by_rid.pop(request.rid, None)
-        request.rid = str(next(self._rids))
+        request.rid = f"{self._rid_prefix}{next(self._rids)}"
         if count or request.attempts == 0:
             request.attempts += 1
         request.sent_at = now

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from ota_cloud.azure import AzureStandIn, MethodTimeoutError
-from ota_jobs.azure import DesiredPatch, RetryPolicy, TwinDocument, TwinRequestError
-from tests.azure_fixtures import DeviceFactory, azure_device, azure_standin
+from ota_cloud.broker import MosquittoBroker
+from ota_cloud.pki import LocalPki
+from ota_core.mqtt import MqttConnection
+from ota_jobs.azure import DesiredPatch, IotHubSettings, RetryPolicy, TwinClient, TwinDocument, TwinRequestError
+from tests.azure_fixtures import DeviceFactory, azure_device, azure_standin, session_keys
 
 pytestmark = pytest.mark.broker
 __all__ = ["azure_device", "azure_standin"]
@@ -111,3 +115,27 @@ def test_direct_method_round_trip(azure_standin: AzureStandIn, azure_device: Dev
     client.stop()
     with pytest.raises(MethodTimeoutError):
         azure_standin.hub.invoke_method("dev1", "checkForUpdates", None, timeout=0.5)
+
+
+def test_x509_device_over_mutual_tls(tls_mosquitto: MosquittoBroker, test_pki: LocalPki, tmp_path: Path) -> None:
+    """A device authenticating with an X.509 client certificate (no SAS) reads and patches its twin."""
+    with AzureStandIn(tls_mosquitto.url, tmp_path / "x509-state", admin_port=None, keys=session_keys()) as cloud:
+        cloud.hub.register_device("x509-dev")
+        assert tls_mosquitto.tls_port is not None
+        settings = IotHubSettings(
+            hostname="modular-ota.azure-devices.net",
+            device_id="x509-dev",
+            cert_file=str(test_pki.client.cert_file),
+            key_file=str(test_pki.client.key_file),
+            ca_file=str(test_pki.ca_file),
+            gateway_host="localhost",
+            port=tls_mosquitto.tls_port,
+            topic_prefix=cloud.hub.prefix_for("x509-dev"),
+        )
+        mqtt_settings = settings.to_mqtt_settings()
+        assert mqtt_settings.password is None and mqtt_settings.broker_url.startswith("mqtts://localhost:")
+        with MqttConnection(mqtt_settings) as connection, TwinClient(connection) as client:
+            assert client.get_twin(timeout=10).desired_version == 1
+            version = client.patch_reported({"auth": "x509"}, timeout=10)
+            assert version == 2, (cloud.hub.requests, cloud.hub.get_twin("x509-dev"))
+        assert cloud.hub.get_twin("x509-dev")["reported"]["auth"] == "x509"
