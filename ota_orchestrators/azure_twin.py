@@ -47,7 +47,7 @@ from ota_core.engine import (
 from ota_core.errors import ConfigurationError, OtaError
 from ota_core.models import JobEvent, JobEventKind, JobStatus, StatusReport, UpdatePlan
 from ota_core.mqtt import MqttConnection
-from ota_core.protocols import BootControl, StateStore, Verifier
+from ota_core.protocols import BootControl, JobSource, StateStore, Verifier
 from ota_core.state_store import FileStateStore
 from ota_core.update_control import UpdateControl
 from ota_core.versions import Version
@@ -351,14 +351,16 @@ class AzureTwinDevice:
     ``boot_control``, ``verifier`` and ``restart`` are the device's own (see examples/azure_twin_device.py);
     ``self_test`` checks the new image after the restart. ``connection`` may be shared with the
     application (else one is made from ``settings.hub``); ``state_store`` and ``update_control`` default to
-    a ``FileStateStore`` in ``settings.state_dir`` and an ``UpdateControl`` over it. ``start()`` connects,
+    a ``FileStateStore`` in ``settings.state_dir`` and an ``UpdateControl`` over it; ``job_source_wrapper``
+    may wrap the job source the engine sees (telemetry, tests). ``start()`` connects,
     reports the boot state and runs; ``stop()`` ends everything.
     """
 
     def __init__(self, settings: AzureTwinSettings, *, boot_control: BootControl, verifier: Verifier,
                  restart: Callable[[], None], self_test: SelfTest | None = None, clock: Clock | None = None,
                  connection: MqttConnection | None = None, state_store: StateStore | None = None,
-                 update_control: UpdateControl | None = None) -> None:
+                 update_control: UpdateControl | None = None,
+                 job_source_wrapper: Callable[[JobSource], JobSource] | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         if state_store is None:
@@ -377,7 +379,7 @@ class AzureTwinDevice:
         http = attrs.evolve(settings.http, allow_insecure_http=True) if settings.allow_http else settings.http
         self.downloader = HttpRangeDownloader(self.store, http, clock=self.clock)
         self.engine = UpdateEngine(
-            job_source=self.source,
+            job_source=job_source_wrapper(self.source) if job_source_wrapper is not None else self.source,
             parsers=[FirmwareTwinParser(allow_http=settings.allow_http, require_size=settings.require_size,
                                         max_size=settings.max_image_size, update_kind=settings.update_kind)],
             downloaders=[self.downloader],

@@ -21,7 +21,7 @@ from ota_cloud.azure import AzureStandIn
 from ota_cloud.broker import MosquittoBroker
 from ota_core.clock import ManualClock
 from ota_core.engine import EngineConfig, EngineState, SelfTestContext
-from ota_core.protocols import StateStore
+from ota_core.protocols import JobSource, StateStore
 from ota_core.update_control import UpdateControl
 from ota_orchestrators.azure_twin import AzureTwinDevice
 from ota_verify import McubootVersion, PlanVerifier, SignOptions, sign_image
@@ -371,8 +371,15 @@ def test_http_uri_is_refused_unless_allowed(cloud: AzureStandIn, view: CloudView
     _flash, control = boot(the_spec)
     settings = attrs.evolve(settings_for(the_spec), allow_http=False)
     restarted = threading.Event()
+    wrapped: list[JobSource] = []
+
+    def wrap(source: JobSource) -> JobSource:
+        wrapped.append(source)
+        return source
+
     device = AzureTwinDevice(settings, boot_control=control, verifier=PlanVerifier(mcuboot=validator()),
-                             restart=restarted.set)
+                             restart=restarted.set, job_source_wrapper=wrap)
+    assert wrapped == [device.source]
     device.start()
     try:
         publish(cloud, ["dev1"])
