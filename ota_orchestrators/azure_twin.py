@@ -277,14 +277,13 @@ def substatus_for(error: OtaError | None) -> str:
     code = error.code
     if code in ("AZURE_MXCHIP_URI_NOT_HTTPS", "DOWNLOAD_URL_INSECURE"):
         return FirmwareSubstatus.URI_NOT_HTTPS.value
-    if code in ("VERIFY_SIZE_MISMATCH", "DOWNLOAD_BODY_TOO_LARGE", "DOWNLOAD_WRITE_OUT_OF_BOUNDS",
-                "INSTALL_IMAGE_TOO_LARGE"):
+    if code in ("VERIFY_SIZE_MISMATCH", "DOWNLOAD_BODY_TOO_LARGE", "DOWNLOAD_WRITE_OUT_OF_BOUNDS"):
         return FirmwareSubstatus.FILE_SIZE_NOT_MATCH.value
     if code.startswith("VERIFY_") or code == "VERIFICATION_FAILED":
         return FirmwareSubstatus.VERIFY_FAILED.value
     if code.startswith("DOWNLOAD_"):
         return FirmwareSubstatus.DOWNLOAD_FAILED.value
-    if code.startswith("INSTALL_FLASH") or code.startswith("STATE_"):
+    if code.startswith(("INSTALL_FLASH", "STATE_")) or code == "INSTALL_IMAGE_TOO_LARGE":
         return FirmwareSubstatus.DEVICE_ERROR.value
     if code.startswith("INSTALL_"):
         return FirmwareSubstatus.APPLY_FAILED.value

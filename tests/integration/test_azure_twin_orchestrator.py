@@ -328,7 +328,8 @@ def test_check_for_updates_direct_method(cloud: AzureStandIn, view: CloudView, s
 @pytest.mark.parametrize(
     ("case", "substatus"),
     [("crc", "VerifyFailed"), ("tampered", "VerifyFailed"), ("missing", "DownloadFailed"),
-     ("size", "FileSizeNotMatch"), ("no-size", "FileSizeNotMatch"), ("unsigned", "VerifyFailed")],
+     ("size", "FileSizeNotMatch"), ("no-size", "FileSizeNotMatch"), ("unsigned", "VerifyFailed"),
+     ("too-large", "DeviceError")],
 )
 def test_bad_firmware_ends_in_error_with_the_devkit_substatus_and_the_old_image(
         cloud: AzureStandIn, view: CloudView, spec: Spec, devices: list[SimDevice], case: str, substatus: str) -> None:
@@ -350,6 +351,8 @@ def test_bad_firmware_ends_in_error_with_the_devkit_substatus_and_the_old_image(
         publish(cloud, ["dev1"], image=image, size=len(image) - 100)
     elif case == "no-size":
         publish(cloud, ["dev1"], image=image, size=None)
+    elif case == "too-large":
+        publish(cloud, ["dev1"], image=build_firmware("1.0.1", size=100 * 1024))   # the slot holds 64 KiB
     else:
         unsigned = sign_image(b"x" * 20000, None, SignOptions(version=McubootVersion(1, 0, 1), pad_header=True))
         publish(cloud, ["dev1"], image=unsigned)
