@@ -226,17 +226,17 @@ class FirmwareTwinJobSource(MxchipJobSource):
     def build_reports(self, report: StatusReport) -> list[Mapping[str, Any]]:
         """One ``firmware`` patch from the formatter's details (remembering the last final status)."""
         details = report.details
-        try:
-            status = FirmwareStatus(details.get("status", ""))
-        except ValueError:
+        status = self.reporter.vocabulary.status_of(details.get("fwUpdateStatus", ""))
+        if status is None:
             status = FirmwareStatus.CURRENT if report.status is JobStatus.SUCCEEDED else FirmwareStatus.ERROR
-        if "current" in details:
-            self.reporter.current_version = details["current"]
-        pending = details.get("pending") or ("" if status is FirmwareStatus.CURRENT
-                                             else self._versions.get(report.job_id, ""))
+        if "currentFwVersion" in details:
+            self.reporter.current_version = details["currentFwVersion"]
+        pending = details.get("pendingFwVersion") or ("" if status is FirmwareStatus.CURRENT
+                                                      else self._versions.get(report.job_id, ""))
         patch = firmware_patch(self.reporter, status, pending=pending,
-                               substatus=details.get("substatus", ""), started=details.get("started", ""),
-                               ended=details.get("ended", ""))
+                               substatus=details.get("fwUpdateSubstatus", ""),
+                               started=details.get("lastFwUpdateStartTime", ""),
+                               ended=details.get("lastFwUpdateEndTime", ""))
         if report.status.is_terminal:
             try:
                 self._store.save(_LAST_DOC, {"job_id": report.job_id, "status": status.value})
@@ -293,16 +293,20 @@ def substatus_for(error: OtaError | None) -> str:
 class TwinStatusFormatter:
     """The engine's ``report_details`` for the twin: which status each report point shows.
 
-    accepted -> Downloading (substatus: the package URI, as the DevKit); verifying -> Verifying;
-    ready -> Applying; self-test -> Applying (substatus ``self-test``); succeeded -> Current with the new
-    version; failed/rejected -> Error with the DevKit substatus, or a rollback (``Error`` / ``Rolled back
-    to: x`` in the DevKit vocabulary, ``rolledback`` in the tutorial's). Progress points are skipped. The
-    start time is kept in the state store so that it is the same after the restart.
+    The details are the reported ``firmware`` fields themselves (``fwUpdateStatus`` in the chosen
+    vocabulary, ``fwUpdateSubstatus``, ``pendingFwVersion``, the times and, when it changes,
+    ``currentFwVersion``), plus ``code`` and ``reason`` for a failure, so what the engine logs is what the
+    twin shows. accepted -> Downloading (substatus: the package URI, as the DevKit); verifying ->
+    Verifying; ready -> Applying; self-test -> Applying (substatus ``self-test``); succeeded -> Current with
+    the new version; failed/rejected -> Error with the DevKit substatus, or a rollback (``Error`` /
+    ``Rolled back to: x`` in the DevKit vocabulary, ``rolledback`` in the tutorial's). Progress points are
+    skipped. The start time is kept in the state store so that it is the same after the restart.
     """
 
-    def __init__(self, store: StateStore, clock: Clock) -> None:
+    def __init__(self, store: StateStore, clock: Clock, vocabulary: FirmwareVocabulary = DEVKIT_VOCABULARY) -> None:
         self._store = store
         self._clock = clock
+        self._vocabulary = vocabulary
 
     def _started(self, job_id: str) -> str:
         stored = self._store.load(_UPDATE_DOC)
@@ -312,33 +316,37 @@ class TwinStatusFormatter:
         self._store.save(_UPDATE_DOC, {"job_id": job_id, "started": started})
         return started
 
+    def _fields(self, status: FirmwareStatus, substatus: str, pending: str, started: str,
+                ended: str = "") -> dict[str, str]:
+        return {"fwUpdateStatus": self._vocabulary.name_of(status), "fwUpdateSubstatus": substatus,
+                "pendingFwVersion": pending, "lastFwUpdateStartTime": started, "lastFwUpdateEndTime": ended}
+
     def __call__(self, context: ReportContext) -> dict[str, str] | None:
         point = context.point
         if point is ReportPoint.PROGRESS:
             return None
         plan = context.plan
         pending = str(plan.attributes.get("fw_version", "")) if plan is not None else ""
-        details = {"pending": pending, "started": self._started(context.job_id), "ended": ""}
+        started = self._started(context.job_id)
         running = "" if context.running_version is None else str(context.running_version)
         if point is ReportPoint.ACCEPTED:
             uri = str(plan.attributes.get("fw_package_uri", "")) if plan is not None else ""
-            return {**details, "status": FirmwareStatus.DOWNLOADING.value, "substatus": uri}
+            return self._fields(FirmwareStatus.DOWNLOADING, uri, pending, started)
         if point is ReportPoint.VERIFYING:
-            return {**details, "status": FirmwareStatus.VERIFYING.value, "substatus": ""}
+            return self._fields(FirmwareStatus.VERIFYING, "", pending, started)
         if point in (ReportPoint.READY, ReportPoint.SELF_TEST):
             substatus = "self-test" if point is ReportPoint.SELF_TEST else ""
-            return {**details, "status": FirmwareStatus.APPLYING.value, "substatus": substatus}
-        details["ended"] = format_fw_time(self._clock.now())
+            return self._fields(FirmwareStatus.APPLYING, substatus, pending, started)
+        ended = format_fw_time(self._clock.now())
         if point is ReportPoint.SUCCEEDED:
-            return {**details, "status": FirmwareStatus.CURRENT.value, "pending": "", "substatus": "",
-                    "current": running}
+            return {**self._fields(FirmwareStatus.CURRENT, "", "", started, ended), "currentFwVersion": running}
         error = context.error
         extra = {} if error is None else {"code": error.code, "reason": error.message[:200]}
         if context.rolled_back:
             restored = str(context.previous_version) if context.previous_version is not None else running
-            return {**details, **extra, "status": FirmwareStatus.ROLLED_BACK.value, "current": restored,
-                    "substatus": f"Rolled back to: {restored}"}
-        return {**details, **extra, "status": FirmwareStatus.ERROR.value, "substatus": substatus_for(error)}
+            rolled = self._fields(FirmwareStatus.ROLLED_BACK, f"Rolled back to: {restored}", pending, started, ended)
+            return {**rolled, "currentFwVersion": restored, **extra}
+        return {**self._fields(FirmwareStatus.ERROR, substatus_for(error), pending, started, ended), **extra}
 
 
 # --- the device ------------------------------------------------------------------------------------
@@ -390,7 +398,7 @@ class AzureTwinDevice:
             update_control=self.control,
             clock=self.clock,
             config=settings.engine,
-            report_details=TwinStatusFormatter(self.store, self.clock),
+            report_details=TwinStatusFormatter(self.store, self.clock, settings.vocabulary),
         )
         self.engine.add_listener(self._on_engine_event)
         self.twin.on_document(self._on_document)

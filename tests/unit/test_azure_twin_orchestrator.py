@@ -118,26 +118,33 @@ def test_formatter_maps_every_report_point(tmp_path: Path) -> None:
                                  previous_version=Version.parse("1.0.0"), **extra))
 
     accepted = at(ReportPoint.ACCEPTED)
-    assert accepted == {"pending": "1.0.1", "started": "2026-11-25T10:16:34.0000000Z", "ended": "",
-                        "status": "downloading", "substatus": "https://example.invalid/fw.bin"}
+    assert accepted == {"fwUpdateStatus": "Downloading", "fwUpdateSubstatus": "https://example.invalid/fw.bin",
+                        "pendingFwVersion": "1.0.1", "lastFwUpdateStartTime": "2026-11-25T10:16:34.0000000Z",
+                        "lastFwUpdateEndTime": ""}
     assert at(ReportPoint.PROGRESS) is None
     clock.advance(60)
     verifying = at(ReportPoint.VERIFYING)
-    assert verifying is not None and verifying["status"] == "verifying"
-    assert verifying["started"] == accepted["started"]          # kept from the first report
+    assert verifying is not None and verifying["fwUpdateStatus"] == "Verifying"
+    assert verifying["lastFwUpdateStartTime"] == accepted["lastFwUpdateStartTime"]   # kept from the first report
     ready, self_test = at(ReportPoint.READY), at(ReportPoint.SELF_TEST)
-    assert ready is not None and ready["status"] == "applying" and ready["substatus"] == ""
-    assert self_test is not None and self_test["substatus"] == "self-test"
+    assert ready is not None and ready["fwUpdateStatus"] == "Applying" and ready["fwUpdateSubstatus"] == ""
+    assert self_test is not None and self_test["fwUpdateSubstatus"] == "self-test"
     done = fmt(ReportContext(point=ReportPoint.SUCCEEDED, job_id="job-1", plan=plan,
                              running_version=Version.parse("1.0.1")))
-    assert done is not None and done["status"] == "current" and done["current"] == "1.0.1"
-    assert done["ended"] == "2026-11-25T10:17:34.0000000Z" and done["pending"] == ""
+    assert done is not None and done["fwUpdateStatus"] == "Current" and done["currentFwVersion"] == "1.0.1"
+    assert done["lastFwUpdateEndTime"] == "2026-11-25T10:17:34.0000000Z" and done["pendingFwVersion"] == ""
     rolled = at(ReportPoint.FAILED, error=_OtherError("x"), rolled_back=True)
-    assert rolled is not None and rolled["status"] == "rolledback" and rolled["substatus"] == "Rolled back to: 1.0.0"
+    assert rolled is not None and rolled["fwUpdateStatus"] == "Error"
+    assert rolled["fwUpdateSubstatus"] == "Rolled back to: 1.0.0" and rolled["currentFwVersion"] == "1.0.0"
     assert rolled["code"] == "POLICY_VERSION_REJECTED"
     rejected = fmt(ReportContext(point=ReportPoint.REJECTED, job_id="job-2", error=DigestMismatchError("crc")))
-    assert rejected is not None and rejected["status"] == "error" and rejected["substatus"] == "VerifyFailed"
-    assert rejected["pending"] == "" and rejected["started"].endswith("Z")
+    assert rejected is not None and rejected["fwUpdateStatus"] == "Error"
+    assert rejected["fwUpdateSubstatus"] == "VerifyFailed"
+    assert rejected["pendingFwVersion"] == "" and rejected["lastFwUpdateStartTime"].endswith("Z")
+    tutorial = TwinStatusFormatter(store, clock, TUTORIAL_VOCABULARY)
+    rolled = tutorial(ReportContext(point=ReportPoint.FAILED, job_id="job-1", plan=plan, rolled_back=True,
+                                    running_version=Version.parse("1.0.1")))
+    assert rolled is not None and rolled["fwUpdateStatus"] == "rolledback" and rolled["currentFwVersion"] == "1.0.1"
 
 
 def test_firmware_patch_in_both_vocabularies() -> None:
@@ -193,13 +200,13 @@ def test_job_source_builds_patches_and_remembers_the_last_final_status(tmp_path:
     job = source.interpret({"firmware": FIRMWARE}, 3)
     assert job is not None and job.job_id is not None
     progress = source.build_reports(StatusReport(job.job_id, JobStatus.IN_PROGRESS,
-                                                 {"status": "verifying", "pending": "1.0.1", "started": "s"}))
+                                                 {"fwUpdateStatus": "verifying", "pendingFwVersion": "1.0.1"}))
     assert progress[0]["firmware"]["fwUpdateStatus"] == "Verifying"
     assert source._store.load("azure-twin-last") is None
-    error = source.build_reports(StatusReport(job.job_id, JobStatus.REJECTED, {"substatus": "VerifyFailed"}))
+    error = source.build_reports(StatusReport(job.job_id, JobStatus.REJECTED, {"fwUpdateSubstatus": "VerifyFailed"}))
     assert error[0]["firmware"]["fwUpdateStatus"] == "Error" and error[0]["firmware"]["pendingFwVersion"] == "1.0.1"
     stored = source._store.load("azure-twin-last")
     assert stored is not None and stored.data == {"job_id": job.job_id, "status": "error"}
-    done = source.build_reports(StatusReport(job.job_id, JobStatus.SUCCEEDED, {"current": "1.0.1"}))
+    done = source.build_reports(StatusReport(job.job_id, JobStatus.SUCCEEDED, {"currentFwVersion": "1.0.1"}))
     assert done[0]["firmware"]["fwUpdateStatus"] == "Current" and done[0]["firmware"]["currentFwVersion"] == "1.0.1"
     assert done[0]["firmware"]["pendingFwVersion"] == ""
