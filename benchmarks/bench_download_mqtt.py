@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import resource
@@ -25,9 +26,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from ota_cloud.aws_streams import StreamDataPlane, StreamStore
 from ota_cloud.broker import MosquittoBroker
@@ -66,7 +69,7 @@ def raw_paho(broker: MosquittoBroker, source: Path, size: int, block: int) -> fl
         if received >= size:
             done.set()
 
-    subscriber = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-sub")
+    subscriber = paho.Client(CallbackAPIVersion.VERSION2, client_id="raw-sub")
     subscriber.on_message = on_message
     subscriber.on_subscribe = lambda *_args: ready.set()
     subscriber.connect(broker.host, broker.port)
@@ -99,7 +102,7 @@ def raw_publish(broker_url: str, source: str, block: int) -> None:
     """Child: publish the file in blocks once told to, then wait for the parent to close stdin."""
     data = Path(source).read_bytes()
     host, port = broker_url.removeprefix("mqtt://").split(":")
-    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-pub")
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="raw-pub")
     publisher.max_queued_messages_set(0)
     publisher.connect(host, int(port))
     publisher.loop_start()
@@ -118,7 +121,7 @@ def serve(broker_url: str, streams: list[str]) -> None:
     store = StreamStore()
     for entry in streams:
         name, path = entry.split("=", 1)
-        store.create_stream(name, [{"fileId": 0, "path": path}])
+        store.create_stream(name, [{"fileId": 0, "data": Path(path).read_bytes()}])  # served from memory
     connection = MqttConnection(MqttSettings(broker_url=broker_url, client_id="stream-service"))
     connection.connect()
     with StreamDataPlane(connection, store):
@@ -216,9 +219,9 @@ def rss_run(broker: MosquittoBroker, work: Path, size_mib: int) -> None:
     )
 
 
-def median_of(rounds: int, run: object) -> float:
-    assert callable(run)
-    return statistics.median(run() for _ in range(rounds))
+def median_of(rounds: int, run: Callable[[], float]) -> float:
+    """The median of ``rounds`` timings of ``run``."""
+    return float(statistics.median(run() for _ in range(rounds)))
 
 
 def main() -> None:
@@ -271,6 +274,7 @@ def main() -> None:
             device.connect()
             try:
                 defaults = MqttStreamConfig()
+                ours(device, work, data, digest, defaults)  # warm-up, not timed
                 base = median_of(args.rounds, lambda: raw_paho(broker, source, len(data), defaults.block_size))
                 mine = median_of(args.rounds, lambda: ours(device, work, data, digest, defaults))
                 print(
@@ -298,18 +302,16 @@ def main() -> None:
                 print(f"speed-up over the FreeRTOS defaults: {slow / fast:.1f}x")
                 if args.sweep:
                     for block in (4096, 16384, 32768, 65536, 131072):
-                        for in_flight in (1, 2, 4):
+                        for in_flight in (1, 2, 4, 8):
                             config = MqttStreamConfig(block_size=block, requests_in_flight=in_flight)
-                            took = median_of(
-                                args.rounds, lambda config=config: ours(device, work, data, digest, config)
-                            )
+                            took = median_of(args.rounds, functools.partial(ours, device, work, data, digest, config))
                             print(
                                 f"sweep block={block // 1024:4d} KiB x {config.per_request:2d}/request, "
                                 f"{in_flight} in flight: {mib / took:7.1f} MiB/s"
                             )
                     for encoding in (Encoding.JSON,):
                         config = MqttStreamConfig(encoding=encoding, block_size=65536)
-                        took = median_of(args.rounds, lambda config=config: ours(device, work, data, digest, config))
+                        took = median_of(args.rounds, functools.partial(ours, device, work, data, digest, config))
                         print(f"sweep JSON, 64 KiB x {config.per_request}/request: {mib / took:7.1f} MiB/s")
                 if args.rss_mib:
                     rss_run(broker, work, args.rss_mib)

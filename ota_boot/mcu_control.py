@@ -17,18 +17,30 @@ from ota_boot.layout import BootLayout
 from ota_boot.slot_writer import FlashSlotWriter, sha256_of_reader
 from ota_boot.trailer import BOOT_MAGIC, FlagState, MagicState
 from ota_core.errors import VerificationError
-from ota_core.protocols import ImageState, ImageValidator
+from ota_core.protocols import ImageState, ImageValidator, StateStore
 from ota_core.versions import Version
 
 __all__ = ["McuBootControl"]
 
 _log = logging.getLogger(__name__)
+_OPEN_SLOT_DOCUMENT = "mcu-secondary-slot-open"
 
 
 class McuBootControl:
     """Implements ``BootControl`` over a flash device shared with the bootloader model."""
 
-    def __init__(self, flash: SimFlash, layout: BootLayout, validator: ImageValidator) -> None:
+    def __init__(
+        self,
+        flash: SimFlash,
+        layout: BootLayout,
+        validator: ImageValidator,
+        *,
+        state_store: StateStore | None = None,
+    ) -> None:
+        """``state_store`` (optional) remembers an unfinished write of the secondary slot, so that opening
+        it again for an image of the same size after a restart keeps what was written (a download resumes
+        into it) instead of erasing it."""
+        self._store = state_store
         self._flash = flash
         self._layout = layout
         self._validator = validator
@@ -49,9 +61,14 @@ class McuBootControl:
             raise SlotBusyError("the running image is on trial: confirm or revert it before the next update")
         sector = self._layout.sector_size
         base = self._layout.secondary_offset
-        for index in range(self._layout.image_sectors + self._layout.trailer_sectors):
-            if not self._flash.is_erased(base + index * sector, sector):
-                self._flash.erase(base + index * sector, sector)
+        if not self._resumable(size):
+            if self._store is not None:
+                self._store.delete(_OPEN_SLOT_DOCUMENT)
+            for index in range(self._layout.image_sectors + self._layout.trailer_sectors):
+                if not self._flash.is_erased(base + index * sector, sector):
+                    self._flash.erase(base + index * sector, sector)
+            if self._store is not None:
+                self._store.save(_OPEN_SLOT_DOCUMENT, {"size": size})
         self._image_size = size
         self._writer = FlashSlotWriter(
             self._flash,
@@ -97,6 +114,8 @@ class McuBootControl:
         if permanent:
             self._flash.write(base + trailer.image_ok_offset, trailer.flag())
         self._flash.write(base + trailer.magic_offset, trailer.field(BOOT_MAGIC))
+        if self._store is not None:
+            self._store.delete(_OPEN_SLOT_DOCUMENT)
         _log.info("secondary image activated (%s)", "permanent" if permanent else "test")
 
     def state(self) -> ImageState:
@@ -129,7 +148,22 @@ class McuBootControl:
             self._flash.erase(start, self._layout.trailer_sectors * self._layout.sector_size)
             _log.info("pending update cancelled")
 
+    def discard_partial(self) -> None:
+        """Forget an unfinished write of the secondary slot (the update was cancelled or failed): the next
+        ``open_inactive_slot`` erases the slot whatever the size."""
+        if self._store is not None:
+            self._store.delete(_OPEN_SLOT_DOCUMENT)
+
     # --- internals -------------------------------------------------------------------------------
+
+    def _resumable(self, size: int) -> bool:
+        """An unfinished write of an image of this size, and no activation since: keep the slot."""
+        if self._store is None:
+            return False
+        stored = self._store.load(_OPEN_SLOT_DOCUMENT)
+        if stored is None or stored.data.get("size") != size:
+            return False
+        return self._loader.read_trailer("secondary").magic is MagicState.UNSET
 
     def _in_trial(self) -> bool:
         primary = self._loader.read_trailer("primary")

@@ -90,18 +90,24 @@ class FlashSlotWriter:
             self._merge(position, bytes(view))
         self.bytes_written += len(data)
 
-    def flush(self) -> None:
-        """Everything held in complete write units is on the flash; partial units wait for ``close``.
+    def read(self, offset: int, length: int) -> bytes:
+        """Read back ``length`` bytes at ``offset`` as the slot will hold them (flash plus units not yet written).
 
-        The unit holding the last byte of the region counts as complete once every byte of it inside the
-        region is known (it is padded with the erased value), so a flushed, fully written image survives a
-        power cut before ``close``.
+        Downloaders use it to re-feed a verifier after a restart (``ota_stream.ReadableSink``).
         """
-        for unit in [unit for unit, known in self._known.items() if len(known) >= self._needed(unit)]:
-            self._write_unit(unit)
+        _check_bounds(offset, length, self._capacity)
+        data = bytearray(self._flash.read(self._base + offset, length))
+        for unit, buffer in self._pending.items():
+            for index in self._known.get(unit, ()):
+                position = unit + index - offset
+                if 0 <= position < length:
+                    data[position] = buffer[index]
+        return bytes(data)
 
-    def _needed(self, unit: int) -> int:
-        return min(self._alignment, self._capacity - unit)
+    def flush(self) -> None:
+        """Everything held in complete write units is on the flash; partial units wait for ``close``."""
+        for unit in [unit for unit, known in self._known.items() if len(known) >= self._unit_need(unit)]:
+            self._write_unit(unit)
 
     def close(self) -> None:
         """Write the partial units left, padded with the erased value (the end of the image)."""
@@ -141,8 +147,13 @@ class FlashSlotWriter:
         start = position - unit
         buffer[start : start + len(data)] = data
         known.extend(index for index in range(start, start + len(data)) if index not in known)
-        if len(known) == self._alignment:
+        if len(known) >= self._unit_need(unit):
             self._write_unit(unit)
+
+    def _unit_need(self, unit: int) -> int:
+        """Bytes that complete a write unit: the whole unit, or up to the end of the slot for the last one
+        (so the image's last bytes reach the flash at ``flush``, before a downloader records them as saved)."""
+        return min(self._alignment, self._capacity - unit)
 
     def _write_unit(self, unit: int) -> None:
         data = bytes(self._pending.pop(unit))

@@ -31,7 +31,19 @@ __all__ = [
     "parse_range_header",
 ]
 
+# Download side: the MQTT stream service stand-in and the fault-injecting presigned file server.
+from ota_cloud.aws_streams import StreamDataPlane, StreamFaults, StreamServiceError, StreamStore
+
 # --- Azure stand-in (ota_cloud.azure) -------------------------------------------------------------
 from ota_cloud.azure import AzureStandIn, DeviceUpdateService, IotHubStandIn, MxchipRollout
+from ota_cloud.http_faults import FaultyFileServer, HttpFaults
 
+__all__ += [
+    "FaultyFileServer",
+    "HttpFaults",
+    "StreamDataPlane",
+    "StreamFaults",
+    "StreamServiceError",
+    "StreamStore",
+]
 __all__ += ["AzureStandIn", "DeviceUpdateService", "IotHubStandIn", "MxchipRollout"]

@@ -60,6 +60,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port right now (checked by binding it briefly)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def _connect_packet(client_id: str) -> bytes:
     """An MQTT 3.1.1 CONNECT packet with a clean session, no credentials and a 10 s keepalive."""
     identifier = client_id.encode()
@@ -174,6 +185,10 @@ class MosquittoBroker:
         """Start mosquitto and return once it accepts MQTT connections; raise ``BrokerStartError`` if not."""
         if self.is_running:
             return
+        for port in (self.port, self.tls_port):
+            if port is not None and not _port_is_free(self.host, port):
+                # A readiness probe would otherwise be answered by whatever already listens there.
+                raise BrokerStartError(f"port {port} on {self.host} is already in use")
         self._write_config()
         log = self.log_file.open("ab")
         try:

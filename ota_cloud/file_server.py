@@ -13,6 +13,7 @@ import io
 import logging
 import re
 import ssl
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -104,6 +105,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     owner: RangeFileServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that goes away mid-request (a device losing power) is normal here: log, no traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            _log.debug("client %s went away: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class RangeFileServer:

@@ -12,12 +12,13 @@ import logging
 import queue
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from ota_core.clock import Clock, SystemClock
-from ota_core.errors import ConfigurationError, TransportError
+from ota_core.errors import ConfigurationError, OtaError, TransportError
 from ota_core.models import FileLocation, LocationKind
 from ota_core.mqtt import MqttConnection, MqttMessage
 from ota_core.protocols import DownloadRequest, StateStore
@@ -107,8 +108,12 @@ class MqttStreamDownloader:
         self._store = state_store
         self.config = config or MqttStreamConfig()
         self._clock = clock or SystemClock()
-        self._inbox: queue.SimpleQueue[MqttMessage | bool] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[MqttMessage | bool | None] = queue.SimpleQueue()
         self._active = threading.Event()
+        # Data blocks are handled on the connection's dispatcher thread (one thread hop fewer per block);
+        # the lock keeps the scheduler, feeder and sink to one thread at a time.
+        self._lock = threading.Lock()
+        self._fast: Callable[[MqttMessage], bool] | None = None
         self.last_stats = StreamStats()
         connection.add_connection_listener(self._on_connection)
 
@@ -121,8 +126,12 @@ class MqttStreamDownloader:
             self._inbox.put(connected)
 
     def _on_message(self, message: MqttMessage) -> None:
-        if self._active.is_set():
-            self._inbox.put(message)
+        if not self._active.is_set():
+            return
+        fast = self._fast
+        if fast is not None and fast(message):
+            return
+        self._inbox.put(message)
 
     def download(self, request: DownloadRequest) -> None:
         """Fetch the whole file into ``request.sink`` or raise a ``DownloadError`` subclass."""
@@ -147,6 +156,7 @@ class MqttStreamDownloader:
             self._run(request, topics, file_id, token)
         finally:
             self._active.clear()
+            self._fast = None
             for subscription in subscriptions:
                 try:
                     self._connection.unsubscribe(subscription)
@@ -189,9 +199,20 @@ class MqttStreamDownloader:
             start_bytes=scheduler.bytes_received,
         )
         saver = _Saver(request, resume, scheduler, version=version, clock=self._clock, config=cfg)
-        while not scheduler.complete:
-            now = self._clock.monotonic()
-            for get in scheduler.poll(now):
+        context = {
+            "request": request,
+            "topics": topics,
+            "token": token,
+            "scheduler": scheduler,
+            "feeder": feeder,
+            "stats": stats,
+            "saver": saver,
+        }
+        failure: list[BaseException] = []
+        last_wake = [float("-inf")]
+
+        def send_requests() -> None:
+            for get in scheduler.poll(self._clock.monotonic()):
                 payload = encode_get_request(
                     cfg.encoding,
                     file_id=file_id,
@@ -202,35 +223,63 @@ class MqttStreamDownloader:
                     client_token=token,
                     stream_version=version,
                 )
+                self._connection.publish(topics.get, payload, qos=0, wait=False)
+
+        def fast(message: MqttMessage) -> bool:
+            if message.topic != topics.data:
+                return False
+            with self._lock:
+                if failure or scheduler.complete:
+                    return True
                 try:
-                    self._connection.publish(topics.get, payload, qos=0, wait=False)
+                    self._handle(message, **context)  # type: ignore[arg-type]
+                    if not scheduler.complete:
+                        send_requests()
+                except TransportError:
+                    scheduler.release_all()  # the link dropped: the download thread asks again once it is back
+                except (OtaError, OSError) as exc:
+                    failure.append(exc)
+                done = scheduler.complete or bool(failure)
+            now = self._clock.monotonic()
+            if done or now - last_wake[0] >= cfg.progress_interval:
+                last_wake[0] = now
+                self._inbox.put(None)  # wake the download thread: progress, completion or failure
+            return True
+
+        self._fast = fast
+        while True:
+            with self._lock:
+                if failure:
+                    raise failure[0]
+                if scheduler.complete:
+                    break
+                try:
+                    send_requests()
                 except TransportError as exc:
                     _log.info("GetStream not sent (%s); waiting for the connection", exc.code)
                     scheduler.release_all()
-                    self._connection.wait_connected(cfg.request_timeout)
-                    break
-            deadline = scheduler.next_deadline()
+                    sent = False
+                else:
+                    sent = True
+                deadline = scheduler.next_deadline()
+            if not sent:
+                self._connection.wait_connected(cfg.request_timeout)
+                continue
             wait = cfg.request_timeout if deadline is None else max(0.0, deadline - self._clock.monotonic())
             try:
                 item = self._inbox.get(timeout=min(wait, cfg.request_timeout))
             except queue.Empty:
                 continue
-            for _ in range(_MAX_DRAIN):
-                self._handle(
-                    item,
-                    request=request,
-                    topics=topics,
-                    token=token,
-                    scheduler=scheduler,
-                    feeder=feeder,
-                    stats=stats,
-                    saver=saver,
-                )
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-            meter.update(scheduler.bytes_received)
+            with self._lock:
+                for _ in range(_MAX_DRAIN):
+                    if item is not None:
+                        self._handle(item, **context)  # type: ignore[arg-type]
+                    try:
+                        item = self._inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                received = scheduler.bytes_received
+            meter.update(received)
         stats.duplicates = scheduler.duplicates
         stats.requests_sent = scheduler.requests_sent
         stats.requests_expired = scheduler.requests_expired
@@ -303,7 +352,7 @@ class MqttStreamDownloader:
                 item = self._inbox.get(timeout=max(0.0, left))
             except queue.Empty:
                 raise TransportError(f"no DescribeStream answer within {cfg.describe_timeout} s") from None
-            if isinstance(item, bool):
+            if item is None or isinstance(item, bool):
                 continue
             if item.topic == topics.rejected:
                 raise decode_rejection(cfg.encoding, item.payload).to_error()

@@ -7,11 +7,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ota_cloud.broker import MosquittoBroker, MosquittoNotInstalledError, TlsListener
 from ota_cloud.file_server import RangeFileServer
 from ota_cloud.pki import LocalPki
 from ota_core.mqtt import MqttConnection, MqttSettings
+
+# CI shares two cores with brokers and child processes: judge fuzz tests by what they find, not by speed.
+settings.register_profile("modular-ota", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("modular-ota")
 
 
 def _require_mosquitto(make: Callable[[], MosquittoBroker]) -> MosquittoBroker:

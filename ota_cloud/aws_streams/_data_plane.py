@@ -45,6 +45,7 @@ class StreamFaults:
     ``drop_blocks``: block ids to drop, each once. ``reorder``: send each answer's blocks in reverse.
     ``delay``: seconds to wait before answering a request. ``stall``: ignore every request.
     ``reject_next``: answer the next requests with these error codes instead of data.
+    ``stall_after``: stall (as ``stall``) once this many blocks have been sent in total.
     """
 
     drop_every: int = 0
@@ -54,6 +55,7 @@ class StreamFaults:
     delay: float = 0.0
     stall: bool = False
     reject_next: list[str] = attrs.field(factory=list)
+    stall_after: int | None = None
 
 
 class _Refusal(Exception):  # noqa: N818 - internal control flow, carries a service error code
@@ -130,7 +132,7 @@ class StreamDataPlane:
         base = "/".join(parts[:5])
         operation, fmt = parts[5], parts[6]
         self.requests_received += 1
-        if self.faults.stall:
+        if self.faults.stall or (self.faults.stall_after is not None and self.blocks_sent >= self.faults.stall_after):
             return
         if self.faults.delay and self._stopping.wait(self.faults.delay):
             return

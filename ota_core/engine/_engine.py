@@ -107,6 +107,21 @@ class _GuardedSink:
         self._sink.flush()
 
 
+class _ReadableGuardedSink(_GuardedSink):
+    """A guarded sink over a sink that can read back (downloaders re-feed the verifier after a restart)."""
+
+    def read(self, offset: int, length: int) -> bytes:
+        data: bytes = self._sink.read(offset, length)  # type: ignore[attr-defined]
+        return data
+
+
+def _guard(sink: BlockSink, interrupt: threading.Event) -> _GuardedSink:
+    """Wrap ``sink``, keeping its ability to read back when it has one."""
+    if callable(getattr(sink, "read", None)):
+        return _ReadableGuardedSink(sink, interrupt)
+    return _GuardedSink(sink, interrupt)
+
+
 class UpdateEngine:
     """Runs updates from a job source through parse, policy, download, verify, install, self-test, report.
 
@@ -144,9 +159,7 @@ class UpdateEngine:
         sink_factory: SinkFactory | None = None,
     ) -> None:
         self._source = job_source
-        self._parsers: tuple[JobParser, ...] = (
-            (parsers,) if isinstance(parsers, JobParser) else tuple(parsers)
-        )
+        self._parsers: tuple[JobParser, ...] = (parsers,) if isinstance(parsers, JobParser) else tuple(parsers)
         if not self._parsers:
             raise ConfigurationError("the engine needs at least one job parser")
         self._downloaders = tuple(downloaders)
@@ -389,9 +402,9 @@ class UpdateEngine:
         with contextlib.suppress(OtaError):
             # A parse failure is reported by the step in RECEIVED; later states run without the plan.
             self._ensure_plan()
-        if (
-            record.unexpected_restarts > self._config.max_unexpected_restarts
-            and record.state not in (EngineState.REPORTING, EngineState.REVERTING)
+        if record.unexpected_restarts > self._config.max_unexpected_restarts and record.state not in (
+            EngineState.REPORTING,
+            EngineState.REVERTING,
         ):
             self._fail(
                 UpdateLoopError(
@@ -516,7 +529,7 @@ class UpdateEngine:
         image = self._boot.state()
         if image.in_trial:
             self._boot.confirm()
-        elif not self._plan_matches(image):
+        elif not self._plan_matches(image) or self._still_previous(record, image):
             raise RolledBackError("the trial image was abandoned before it was confirmed")
         details = self._details(ReportPoint.SUCCEEDED, record) or {}
         self._transition(EngineState.REPORTING, outcome=Outcome(JobStatus.SUCCEEDED, details), check=False)
@@ -529,9 +542,7 @@ class UpdateEngine:
             self._boot.revert()
             restart_after = True
         outcome = record.outcome or Outcome(JobStatus.FAILED, self._details(ReportPoint.FAILED, record) or {})
-        self._transition(
-            EngineState.REPORTING, outcome=attrs.evolve(outcome, restart_after=restart_after), check=False
-        )
+        self._transition(EngineState.REPORTING, outcome=attrs.evolve(outcome, restart_after=restart_after), check=False)
         return None
 
     def _step_reporting(self, record: ProgressRecord) -> _Wait | None:
@@ -552,9 +563,7 @@ class UpdateEngine:
                 self._report_attempt += 1
                 self._report_not_before = now + delay
                 _log.warning("engine: final report for %s not acknowledged (%s)", record.job_id, error)
-                retry = EngineEvent(
-                    EngineEventKind.REPORT_RETRY, record.job_id, status=outcome.status, error=error
-                )
+                retry = EngineEvent(EngineEventKind.REPORT_RETRY, record.job_id, status=outcome.status, error=error)
                 self._emit(retry)
                 return _Wait(delay)
             _log.error("engine: final report for %s refused (%s); not sending it again", record.job_id, error)
@@ -584,9 +593,7 @@ class UpdateEngine:
             plan = parser.parse(record.event)
             if plan is not None:
                 if plan.job_id != record.job_id:
-                    _log.warning(
-                        "engine: parser %s gave job id %r for %r", parser.name, plan.job_id, record.job_id
-                    )
+                    _log.warning("engine: parser %s gave job id %r for %r", parser.name, plan.job_id, record.job_id)
                 self._plan = plan
                 return plan
         raise NoParserError(
@@ -604,9 +611,16 @@ class UpdateEngine:
                 details={"running": str(running), "offered": str(plan.version)},
             )
         if plan.version == running and not self._config.allow_same_version:
-            raise VersionRejectedError(
-                f"{plan.version} is already running", details={"running": str(running)}
-            )
+            raise VersionRejectedError(f"{plan.version} is already running", details={"running": str(running)})
+
+    def _still_previous(self, record: ProgressRecord, image: ImageState) -> bool:
+        """A plan without a version (AWS ``afr_ota``) cannot tell the new image by its version; the image that
+        ran when the job arrived running again after the restart means the bootloader went back."""
+        plan = self._plan
+        if plan is not None and plan.version is not None:
+            return False
+        previous = self._previous_version(record)
+        return previous is not None and image.running_version == previous
 
     def _plan_matches(self, image: ImageState) -> bool:
         plan = self._plan
@@ -684,7 +698,7 @@ class UpdateEngine:
                 job_id=plan.job_id,
                 target=target,
                 location=location,
-                sink=_GuardedSink(sink, self._interrupt),
+                sink=_guard(sink, self._interrupt),
                 progress_key=self._progress_key(plan.job_id, index),
                 verifier=verifier,
                 on_progress=functools.partial(self._on_progress, plan, index, offset),
@@ -699,8 +713,9 @@ class UpdateEngine:
                     continue
                 raise
             self._emit_phase(Phase.VERIFY, f"final check of {target.name}")
-            self._report_best_effort(ReportPoint.VERIFYING, JobStatus.IN_PROGRESS, offset + target.size,
-                                     plan.total_size)
+            self._report_best_effort(
+                ReportPoint.VERIFYING, JobStatus.IN_PROGRESS, offset + target.size, plan.total_size
+            )
             sink.flush()
             verifier.finish()
             return
@@ -719,9 +734,7 @@ class UpdateEngine:
             eta_seconds=event.eta_seconds,
             message=plan.files[index].name,
         )
-        self._emit(
-            EngineEvent(EngineEventKind.PROGRESS, plan.job_id, phase=Phase.DOWNLOAD, progress=progress)
-        )
+        self._emit(EngineEvent(EngineEventKind.PROGRESS, plan.job_id, phase=Phase.DOWNLOAD, progress=progress))
         step = self._config.progress_report_step
         if step > 0 and total > 0 and done / total >= self._next_progress_report and done < total:
             while self._next_progress_report <= done / total:
@@ -948,9 +961,7 @@ class UpdateEngine:
             return None
         return {str(key): str(value) for key, value in details.items()}
 
-    def _report_best_effort(
-        self, point: ReportPoint, status: JobStatus, done: int = 0, total: int = 0
-    ) -> None:
+    def _report_best_effort(self, point: ReportPoint, status: JobStatus, done: int = 0, total: int = 0) -> None:
         record = self._record
         if record is None:  # pragma: no cover - reports need a record
             return

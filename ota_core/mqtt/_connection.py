@@ -182,6 +182,11 @@ class MqttConnection:
         current = threading.current_thread()
         if self._network_thread.is_alive() and self._network_thread is not current:
             self._network_thread.join(timeout=5.0)
+        if not self._network_thread.is_alive():
+            # paho keeps a wake-up socket pair that only its finaliser closes; close it now, deterministically.
+            release = getattr(self._client, "_reset_sockets", None)
+            if callable(release):
+                release()
         self._inbox.put(_STOP)
         if self._dispatch_thread.is_alive() and self._dispatch_thread is not current:
             self._dispatch_thread.join(timeout=5.0)

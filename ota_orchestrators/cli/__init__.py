@@ -21,6 +21,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ota_orchestrators.cli._cloud_aws",
     "ota_orchestrators.cli._cloud_azure",
     "ota_orchestrators.cli._signing",
+    "ota_orchestrators.cli._demo",
+    "ota_orchestrators.cli._device",
 )
 
 EXIT_FAILURE = 1

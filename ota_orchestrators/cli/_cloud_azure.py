@@ -28,8 +28,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--admin-port", type=int, default=8765, help="admin API port on 127.0.0.1")
     serve.add_argument("--file-port", type=int, default=0, help="file server port (default: a free one)")
     serve.add_argument("--hostname", default="modular-ota.azure-devices.net", help="the hub name devices use")
-    serve.add_argument("--single-device", action="store_true",
-                       help="one device per broker with the hub's exact (unprefixed) topics")
+    serve.add_argument(
+        "--single-device", action="store_true", help="one device per broker with the hub's exact (unprefixed) topics"
+    )
     serve.set_defaults(handler=_serve)
 
     def client(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -40,8 +41,7 @@ def register(subparsers: Any) -> None:
     device = client("device-add", "register a device")
     device.add_argument("device_id")
     device.add_argument("--key", default=None, help="its primary key (base64)")
-    device.set_defaults(handler=lambda a: _call(a, "POST", "/devices", {"deviceId": a.device_id,
-                                                                         "primaryKey": a.key}))
+    device.set_defaults(handler=lambda a: _call(a, "POST", "/devices", {"deviceId": a.device_id, "primaryKey": a.key}))
 
     twin = client("twin", "show a device's twin")
     twin.add_argument("device_id")
@@ -50,16 +50,23 @@ def register(subparsers: Any) -> None:
     desired = client("desired", "merge a JSON patch into a device's desired properties")
     desired.add_argument("device_id")
     desired.add_argument("patch", help="JSON object")
-    desired.set_defaults(handler=lambda a: _call(a, "PATCH", f"/devices/{a.device_id}/twin/desired",
-                                                 _json_arg(a.patch)))
+    desired.set_defaults(
+        handler=lambda a: _call(a, "PATCH", f"/devices/{a.device_id}/twin/desired", _json_arg(a.patch))
+    )
 
     method = client("method", "invoke a direct method and print the answer")
     method.add_argument("device_id")
     method.add_argument("name")
     method.add_argument("--payload", default="null", help="JSON payload")
     method.add_argument("--timeout", type=float, default=30.0)
-    method.set_defaults(handler=lambda a: _call(a, "POST", f"/devices/{a.device_id}/methods/{a.name}",
-                                                {"payload": _json_arg(a.payload), "timeout": a.timeout}))
+    method.set_defaults(
+        handler=lambda a: _call(
+            a,
+            "POST",
+            f"/devices/{a.device_id}/methods/{a.name}",
+            {"payload": _json_arg(a.payload), "timeout": a.timeout},
+        )
+    )
 
     mx_set = client("mxchip-set", "set desired firmware on devices (all if none named)")
     mx_set.add_argument("devices", nargs="*")
@@ -67,9 +74,20 @@ def register(subparsers: Any) -> None:
     mx_set.add_argument("--uri", required=True)
     mx_set.add_argument("--check-value", default=None, help="CRC-16/XMODEM as hex")
     mx_set.add_argument("--size", type=int, default=None)
-    mx_set.set_defaults(handler=lambda a: _call(a, "POST", "/mxchip/firmware", {
-        "devices": a.devices, "fwVersion": a.fw_version, "fwPackageURI": a.uri,
-        "fwPackageCheckValue": a.check_value, "fwSize": a.size}))
+    mx_set.set_defaults(
+        handler=lambda a: _call(
+            a,
+            "POST",
+            "/mxchip/firmware",
+            {
+                "devices": a.devices,
+                "fwVersion": a.fw_version,
+                "fwPackageURI": a.uri,
+                "fwPackageCheckValue": a.check_value,
+                "fwSize": a.size,
+            },
+        )
+    )
 
     metrics = client("mxchip-metrics", "count devices by reported fwUpdateStatus")
     metrics.set_defaults(handler=lambda a: _call(a, "GET", "/mxchip/metrics"))
@@ -85,13 +103,24 @@ def register(subparsers: Any) -> None:
     deploy.add_argument("--provider", required=True)
     deploy.add_argument("--name", required=True)
     deploy.add_argument("--update-version", required=True)
-    deploy.set_defaults(handler=lambda a: _call(a, "POST", "/adu/deployments", {
-        "deploymentId": a.deployment_id, "devices": a.devices,
-        "updateId": {"provider": a.provider, "name": a.name, "version": a.update_version}}))
+    deploy.set_defaults(
+        handler=lambda a: _call(
+            a,
+            "POST",
+            "/adu/deployments",
+            {
+                "deploymentId": a.deployment_id,
+                "devices": a.devices,
+                "updateId": {"provider": a.provider, "name": a.name, "version": a.update_version},
+            },
+        )
+    )
 
-    for name, verb, help_text in (("adu-status", "GET", "per-device state of a deployment"),
-                                  ("adu-retry", "POST", "retry a deployment"),
-                                  ("adu-cancel", "POST", "cancel a deployment")):
+    for name, verb, help_text in (
+        ("adu-status", "GET", "per-device state of a deployment"),
+        ("adu-retry", "POST", "retry a deployment"),
+        ("adu-cancel", "POST", "cancel a deployment"),
+    ):
         sub = client(name, help_text)
         sub.add_argument("deployment_id")
         suffix = "" if verb == "GET" else "/" + name.split("-")[1]
@@ -142,13 +171,20 @@ def _root_key(arguments: argparse.Namespace) -> int:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    standin = AzureStandIn(arguments.broker, arguments.state_dir, hostname=arguments.hostname,
-                           topic_prefix="" if arguments.single_device else "{device_id}/",
-                           admin_port=arguments.admin_port, file_port=arguments.file_port)
+    standin = AzureStandIn(
+        arguments.broker,
+        arguments.state_dir,
+        hostname=arguments.hostname,
+        topic_prefix="" if arguments.single_device else "{device_id}/",
+        admin_port=arguments.admin_port,
+        file_port=arguments.file_port,
+    )
     with standin:
         assert standin.admin is not None
-        print(f"Azure stand-in on {arguments.broker}; admin API {standin.admin.url}; files {standin.files.url}",
-              flush=True)
+        print(
+            f"Azure stand-in on {arguments.broker}; admin API {standin.admin.url}; files {standin.files.url}",
+            flush=True,
+        )
         print("press Ctrl-C to stop", flush=True)
         wait_for_interrupt()
     return 0

@@ -53,7 +53,7 @@ def test_unreadable_tls_key_fails_loudly(tmp_path: Path, test_pki: LocalPki) -> 
 def test_port_taken_fails_loudly(tmp_path: Path) -> None:
     with MosquittoBroker(tmp_path / "first") as first:
         second = MosquittoBroker(tmp_path / "second", port=first.port)
-        with pytest.raises(BrokerStartError):
+        with pytest.raises(BrokerStartError, match="already in use"):
             second.start(timeout=3)
         second.close()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,21 +122,36 @@ def test_json_with_drops(rig: Rig) -> None:
 
 
 def test_broker_restart_mid_download(rig: Rig) -> None:
-    restarts: list[int] = []
-
-    def restart_once(event: ProgressEvent) -> None:
-        # Runs on the downloading thread: the broker goes down and up while blocks are in flight.
-        if event.bytes_done > SIZE // 3 and not restarts:
-            restarts.append(event.bytes_done)
-            rig.broker.restart()
-
+    third = (SIZE // 3) // 4096
+    rig.service.faults.stall_after = third  # hold the stream a third of the way
     downloader = rig.downloader(request_timeout=0.5, max_requests_without_progress=60)
+    errors: list[BaseException] = []
     verifier = Sha256Verifier(hashlib.sha256(rig.data).digest())
-    with FileSink(rig.tmp_path / "image.bin", SIZE) as sink:
-        request = make_request(rig.data, sink, kind=LocationKind.MQTT_STREAM, uri=STREAM, file_id=3, verifier=verifier)
-        downloader.download(attrs.evolve(request, on_progress=restart_once))
+
+    def run() -> None:
+        try:
+            with FileSink(rig.tmp_path / "image.bin", SIZE) as sink:
+                downloader.download(
+                    make_request(
+                        rig.data, sink, kind=LocationKind.MQTT_STREAM, uri=STREAM, file_id=3, verifier=verifier
+                    )
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    for _ in range(500):
+        if rig.service.blocks_sent >= third:
+            break
+        time.sleep(0.01)
+    assert worker.is_alive()
+    rig.broker.restart()  # the download is in the middle: the stream is held
+    rig.service.faults.stall_after = None
+    worker.join(60)
+    assert not worker.is_alive()
+    assert not errors, errors
     verifier.finish()
-    assert restarts and restarts[0] < SIZE
     assert rig.image() == rig.data
     assert downloader.last_stats.reconnects >= 1
 
@@ -147,20 +164,17 @@ def test_stall_ends_in_a_typed_failure(rig: Rig) -> None:
 
 
 def test_resume_after_stall_fetches_only_the_rest(rig: Rig) -> None:
-    def stall_half_way(event: ProgressEvent) -> None:
-        if event.bytes_done > SIZE // 2:
-            rig.service.faults.stall = True
-
-    first = rig.downloader(request_timeout=0.2, max_requests_without_progress=2, save_interval_seconds=0.0)
-    with FileSink(rig.tmp_path / "image.bin", SIZE) as sink:
-        request = make_request(rig.data, sink, kind=LocationKind.MQTT_STREAM, uri=STREAM, file_id=3)
-        with pytest.raises(DownloadStalledError):
-            first.download(attrs.evolve(request, on_progress=stall_half_way))
-    rig.service.faults.stall = False
+    half = (SIZE // 2) // 4096
+    rig.service.faults.stall_after = half
+    first = rig.downloader(request_timeout=1.0, max_requests_without_progress=2, save_interval_seconds=0.0)
+    with pytest.raises(DownloadStalledError):
+        rig.run(first)
+    assert first.last_stats.blocks_written >= half
+    rig.service.faults.stall_after = None
     second = rig.downloader()
     rig.run(second).finish()
     assert rig.image() == rig.data
-    assert second.last_stats.resumed_blocks >= (SIZE // 2) // 4096
+    assert second.last_stats.resumed_blocks == first.last_stats.blocks_written  # every block was saved
     assert second.last_stats.blocks_written + second.last_stats.resumed_blocks == -(-SIZE // 4096)
 
 
