@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from ota_orchestrators.demo import DemoOptions, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,3 +35,13 @@ def test_ota_demo_azure(tmp_path: Path, options: list[str], final: str) -> None:
     assert "fwUpdateStatus" in result.stdout
     if "--power-cut" in options:
         assert "power cut: after the restart the download went on" in result.stdout
+
+
+def test_run_demo_azure_in_process(tmp_path: Path) -> None:
+    # The scenario runs in this process (the device is still a child process): its result is inspected.
+    out = io.StringIO()
+    status, result = run_demo(DemoOptions(flow="azure", image_size=65536, work_dir=tmp_path / "demo"), stream=out)
+    assert status == 0, out.getvalue()[-3000:]
+    assert result.cloud_status == "Current" and result.running_version == "1.0.1"
+    assert result.cloud_details["currentFwVersion"] == "1.0.1" and result.cloud_details["type"] == "IoTDevKit"
+    assert result.restarts == 1
