@@ -12,6 +12,7 @@ from ota_orchestrators.aws import (
     app_version_hex,
     freertos_status_details,
 )
+from ota_orchestrators.azure_twin import AzureTwinDevice, AzureTwinSettings
 
 __all__: list[str] = [
     "FREERTOS_BLOCK_SIZE",
@@ -19,6 +20,8 @@ __all__: list[str] = [
     "AduSettings",
     "AwsOrchestrator",
     "AwsSettings",
+    "AzureTwinDevice",
+    "AzureTwinSettings",
     "app_version_hex",
     "freertos_status_details",
 ]
