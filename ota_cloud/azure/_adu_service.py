@@ -225,9 +225,10 @@ class DeviceUpdateService:
         with self._lock:
             deployment = dict(self._deployment(deployment_id))
         update = self.update(deployment["updateId"])
-        workflow: dict[str, Any] = {"action": 3, "id": deployment_id}
-        if deployment["retryTimestamp"]:
-            workflow["retryTimestamp"] = deployment["retryTimestamp"]
+        # retryTimestamp is always written (null removes it): desired patches merge, so a new deployment must
+        # not inherit the time stamp of an earlier retry.
+        workflow: dict[str, Any] = {"action": 3, "id": deployment_id,
+                                    "retryTimestamp": deployment["retryTimestamp"] or None}
         service = {"workflow": workflow, "updateManifest": update["updateManifest"],
                    "updateManifestSignature": update["updateManifestSignature"],
                    "fileUrls": dict(update["fileUrls"])}

@@ -32,8 +32,10 @@ def merge_json(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str,
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_json(merged[key], value)
+        elif isinstance(value, Mapping):
+            # a new object is merged into nothing, so its null members are not stored either
+            current = merged.get(key)
+            merged[key] = merge_json(current if isinstance(current, Mapping) else {}, value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

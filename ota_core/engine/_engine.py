@@ -625,7 +625,12 @@ class UpdateEngine:
     def _plan_matches(self, image: ImageState) -> bool:
         plan = self._plan
         if plan is None or plan.version is None or image.running_version is None:
-            return not image.in_trial and image.pending_version is None
+            if image.in_trial or image.pending_version is not None:
+                return False
+            # Without a plan version, the version that ran when the job arrived tells a rollback apart.
+            record = self._record
+            previous = None if record is None else self._previous_version(record)
+            return previous is None or image.running_version is None or image.running_version != previous
         return image.running_version == plan.version
 
     def _decide(self, plan: UpdatePlan, gate: Gate) -> Decision:

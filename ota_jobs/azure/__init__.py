@@ -23,6 +23,7 @@ from ota_jobs.azure._adu import (
     is_installed,
     parse_service_request,
     parse_update_manifest,
+    workflow_job_id,
 )
 from ota_jobs.azure._connection import (
     ADU_MODEL_ID,
@@ -139,4 +140,5 @@ __all__ = [
     "parse_service_request",
     "parse_update_manifest",
     "sign_sas",
+    "workflow_job_id",
 ]

@@ -51,6 +51,7 @@ __all__ = [
     "extract_service",
     "parse_service_request",
     "parse_update_manifest",
+    "workflow_job_id",
 ]
 
 _log = logging.getLogger(__name__)
@@ -393,10 +394,11 @@ class AduParser:
         request = parse_service_request(service)
         if request.workflow.action != ADU_ACTION_PROCESS:
             return None
-        return self.plan_for(request)
+        return self.plan_for(request, job_id=event.job_id)
 
-    def plan_for(self, request: AduServiceRequest) -> UpdatePlan:
-        """The untrusted plan of a process request (manifest parsed, URLs matched to manifest files)."""
+    def plan_for(self, request: AduServiceRequest, *, job_id: str | None = None) -> UpdatePlan:
+        """The untrusted plan of a process request (manifest parsed, URLs matched to manifest files);
+        ``job_id`` defaults to ``workflow_job_id(request.workflow)``."""
         assert request.update_manifest is not None and request.signature is not None
         manifest = parse_update_manifest(request.update_manifest)
         extra = sorted(set(request.file_urls) - set(manifest.files))
@@ -415,7 +417,7 @@ class AduParser:
                 integrity=Integrity(digests={"sha256": entry.sha256}),
             ))
         return UpdatePlan(
-            job_id=request.workflow.id,
+            job_id=job_id or workflow_job_id(request.workflow),
             origin=self.name,
             files=tuple(targets),
             attributes={
@@ -444,6 +446,7 @@ class WorkflowDecision(enum.Enum):
     CANCEL = "cancel"
     IGNORE_DUPLICATE = "ignore-duplicate"
     IGNORE_CANCEL = "ignore-cancel"
+    RESUME = "resume"
 
 
 class AduWorkflowTracker:
@@ -452,15 +455,19 @@ class AduWorkflowTracker:
     * same workflow id again: a retry only if ``retryTimestamp`` is new, otherwise a duplicate (a token
       refresh reconnect re-delivers the same desired properties);
     * a different id while one runs: it replaces the running one;
-    * cancel: cancels the running one, or nothing to do when idle (duplicate cancels are ignored).
+    * cancel: cancels the running one, or nothing to do when idle (duplicate cancels are ignored);
+    * at start-up (``startup=True``), the same id that was still running when the device stopped is
+      RESUME: the agent takes the workflow up again (the "is it installed?" check comes first). A
+      finished workflow stays finished, so a device that rolled back does not install again in a loop.
     """
 
     def __init__(self) -> None:
         self.current: AduWorkflow | None = None
         self.running = False
 
-    def decide(self, workflow: AduWorkflow) -> WorkflowDecision:
-        """Apply the rules to ``workflow`` and update the state."""
+    def decide(self, workflow: AduWorkflow, *, startup: bool = False) -> WorkflowDecision:
+        """Apply the rules to ``workflow`` and update the state (``startup``: the first request seen after
+        a restart)."""
         if workflow.action == ADU_ACTION_CANCEL:
             if self.running:
                 self.running = False
@@ -471,6 +478,8 @@ class AduWorkflowTracker:
             if workflow.retry_timestamp is not None and workflow.retry_timestamp != current.retry_timestamp:
                 self.current, self.running = workflow, True
                 return WorkflowDecision.RETRY
+            if startup and self.running:
+                return WorkflowDecision.RESUME
             return WorkflowDecision.IGNORE_DUPLICATE
         decision = WorkflowDecision.REPLACE if self.running else WorkflowDecision.START
         self.current, self.running = workflow, True
@@ -499,6 +508,14 @@ class AduWorkflowTracker:
             tracker.current = parsed.workflow
             tracker.running = bool(data.get("running"))
         return tracker
+
+
+def workflow_job_id(workflow: AduWorkflow) -> str:
+    """The engine job id of a workflow: its id, plus the retry time stamp for a retry, so that a retry of a
+    finished deployment is a new job (an engine never runs a finished job id again)."""
+    if workflow.retry_timestamp is None:
+        return workflow.id
+    return f"{workflow.id}@{workflow.retry_timestamp}"
 
 
 def is_installed(manifest: AduManifest,

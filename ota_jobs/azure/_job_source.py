@@ -29,6 +29,7 @@ from ota_jobs.azure._adu import (
     is_installed,
     parse_service_request,
     parse_update_manifest,
+    workflow_job_id,
 )
 from ota_jobs.azure._errors import AduDocumentError
 from ota_jobs.azure._mxchip import FirmwareSubstatus, MxchipFirmwareParser, MxchipReporter
@@ -217,8 +218,10 @@ class AduJobSource(TwinJobSource):
     reports ``agent`` state from status reports.
 
     ``installed_update_id`` is what the device runs now (persist it in the application). Decisions:
-    START/RETRY/REPLACE give a NEW event (job id = workflow id), CANCEL a CANCELLED event; duplicates
-    and cancels while idle only get the acknowledgement.
+    START/RETRY/REPLACE/RESUME give a NEW event (job id: ``workflow_job_id``, the workflow id plus the retry
+    time stamp of a retry), CANCEL a CANCELLED event for the running job; duplicates and cancels while idle
+    only get the acknowledgement. The first request after ``start`` may RESUME a workflow that was still
+    running when the device stopped.
     """
 
     STATE_NAME = "azure-adu-workflow"
@@ -234,16 +237,26 @@ class AduJobSource(TwinJobSource):
         self.tracker = tracker or (AduWorkflowTracker.from_mapping(stored.data) if stored else AduWorkflowTracker())
         self.installed_update_id = installed_update_id
         self.last_decision: WorkflowDecision | None = None
+        self._startup = True
+        final = stored.data.get("final_state") if stored else None
+        self._final_state = AduAgentState.FAILED if final == AduAgentState.FAILED else AduAgentState.IDLE
 
     def _persist(self) -> None:
         if self._state_store is not None:
-            self._state_store.save(self.STATE_NAME, self.tracker.to_mapping())
+            self._state_store.save(self.STATE_NAME, {**self.tracker.to_mapping(),
+                                                     "final_state": int(self._final_state)})
 
     def start(self, on_event: Callable[[JobEvent], None]) -> None:
-        """Start, then announce the agent as idle with its installed update."""
+        """Start, then announce the agent with its installed update: DeploymentInProgress (with the workflow)
+        when a workflow is still running (taken up again after a restart), else the state the last workflow
+        ended in (Failed stays Failed across a restart until the next workflow; Idle otherwise)."""
         super().start(on_event)
-        self.client.patch_reported(self.reporter.agent(
-            AduAgentState.IDLE, installed_update_id=self.installed_update_id), timeout=self.report_timeout)
+        if self.tracker.running and self.tracker.current is not None:
+            patch = self.reporter.agent(AduAgentState.DEPLOYMENT_IN_PROGRESS, workflow=self.tracker.current,
+                                        installed_update_id=self.installed_update_id)
+        else:
+            patch = self.reporter.agent(self._final_state, installed_update_id=self.installed_update_id)
+        self.client.patch_reported(patch, timeout=self.report_timeout)
 
     def interpret(self, document: dict[str, Any], version: int | None) -> JobEvent | None:
         """Apply the workflow rules to a new ``service`` value and acknowledge it."""
@@ -254,7 +267,9 @@ class AduJobSource(TwinJobSource):
         manifest = None
         if request.workflow.action != ADU_ACTION_CANCEL and request.update_manifest is not None:
             manifest = parse_update_manifest(request.update_manifest)
-        decision = self.tracker.decide(request.workflow)
+        running_job = None if self.tracker.current is None else workflow_job_id(self.tracker.current)
+        startup, self._startup = self._startup, False
+        decision = self.tracker.decide(request.workflow, startup=startup)
         self.last_decision = decision
         _log.info("deviceUpdate workflow %s action %d: %s", request.workflow.id, request.workflow.action,
                   decision.value)
@@ -265,6 +280,7 @@ class AduJobSource(TwinJobSource):
         if manifest is not None and is_installed(manifest, self.installed_update_id):
             # Already installed (checked before any download, and at start-up): report success, stay idle.
             self.tracker.finished()
+            self._final_state = AduAgentState.IDLE
             self._persist()
             self.last_decision = WorkflowDecision.IGNORE_DUPLICATE
             _log.info("update %s is already installed", manifest.update_id)
@@ -275,9 +291,9 @@ class AduJobSource(TwinJobSource):
             return None
         self._persist()
         if request.workflow.action == ADU_ACTION_CANCEL:
-            return JobEvent(JobEventKind.CANCELLED, job_id=request.workflow.id,
+            return JobEvent(JobEventKind.CANCELLED, job_id=running_job or request.workflow.id,
                             attributes={"adu_decision": decision.value})
-        return JobEvent(JobEventKind.NEW, job_id=request.workflow.id, document=document,
+        return JobEvent(JobEventKind.NEW, job_id=workflow_job_id(request.workflow), document=document,
                         attributes={"desired_version": version, "adu_decision": decision.value})
 
     def rejected(self, section: Any, version: int | None, error: OtaError) -> None:
@@ -304,6 +320,8 @@ class AduJobSource(TwinJobSource):
             return [self.reporter.agent(AduAgentState.DEPLOYMENT_IN_PROGRESS, workflow=workflow,
                                         installed_update_id=self.installed_update_id)]
         self.tracker.finished()
+        failed = report.status in (JobStatus.FAILED, JobStatus.REJECTED, JobStatus.TIMED_OUT)
+        self._final_state = AduAgentState.FAILED if failed else AduAgentState.IDLE
         self._persist()
         if report.status is JobStatus.SUCCEEDED:
             if "provider" in details and "name" in details and "version" in details:

@@ -19,6 +19,8 @@ __all__ = ["FLOW_MODULES", "FlowRunner", "RunningFlow", "get_flow", "register_fl
 
 FLOW_MODULES: list[str] = [
     "ota_orchestrators.simulated_device._aws_flow",
+    "ota_orchestrators.simulated_device._adu_flow",
+    "ota_orchestrators.simulated_device._azure_flow",
 ]
 """Modules that register flows when imported (the Azure and ADU flows add theirs here)."""
 

@@ -28,6 +28,7 @@ from ota_jobs.azure import (
     is_installed,
     parse_service_request,
     parse_update_manifest,
+    workflow_job_id,
 )
 from ota_verify import AduManifestVerifier, PlanVerifier
 
@@ -232,6 +233,20 @@ def test_workflow_rules() -> None:
     assert restored.current == t.current and restored.running == t.running
     assert AduWorkflowTracker.from_mapping({"workflow": {"action": 9}}).current is None
     assert AduWorkflowTracker.from_mapping({}).current is None
+
+
+def test_workflow_resume_at_startup_and_retry_job_ids() -> None:
+    t = AduWorkflowTracker()
+    t.decide(AduWorkflow(3, "w1"))
+    restored = AduWorkflowTracker.from_mapping(t.to_mapping())
+    # still running when the device stopped: taken up again at start-up, a duplicate afterwards
+    assert restored.decide(AduWorkflow(3, "w1"), startup=True) is WorkflowDecision.RESUME
+    assert restored.decide(AduWorkflow(3, "w1")) is WorkflowDecision.IGNORE_DUPLICATE
+    # finished (e.g. failed and rolled back): never again at start-up, so no install loop
+    restored.finished()
+    assert restored.decide(AduWorkflow(3, "w1"), startup=True) is WorkflowDecision.IGNORE_DUPLICATE
+    assert workflow_job_id(AduWorkflow(3, "w1")) == "w1"
+    assert workflow_job_id(AduWorkflow(3, "w1", "2022-01-26T11:33:29Z")) == "w1@2022-01-26T11:33:29Z"
 
 
 def test_is_installed() -> None:

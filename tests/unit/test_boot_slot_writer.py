@@ -60,3 +60,16 @@ def test_bounds() -> None:
         writer.write_at(-1, b"1")
     with pytest.raises(WriteOutOfBoundsError):
         writer.sha256(2000)
+
+
+def test_flush_programs_the_last_partial_unit_of_a_complete_region() -> None:
+    # A writer sized to the image: after flush the whole image is on the flash, even before close
+    # (a power cut between the download and the activation must not lose the unaligned tail).
+    flash = SimFlash(FlashLayout.uniform(256, 8, write_alignment=8))
+    writer = FlashSlotWriter(flash, 256, 1003, alignment=8, erased_value=0xFF)
+    data = random.Random(3).randbytes(1003)
+    writer.write_at(0, data[:500])
+    writer.write_at(500, data[500:])
+    writer.flush()
+    assert flash.read(256, 1003) == data
+    assert flash.read(256 + 1003, 5) == b"\xff" * 5

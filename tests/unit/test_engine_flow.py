@@ -633,6 +633,37 @@ def test_version_checked_after_restart_when_the_plan_has_none(
         assert rig.boot.state().running_version == Version.parse("1.0.0")
 
 
+def test_rollback_before_confirm_detected_when_the_plan_has_no_version(tmp_path: Path) -> None:
+    """A power cut right after CONFIRMING is saved: the one-trial bootloader goes back to the old image; without
+    a plan version the engine must still see that the old image runs and report FAILED, not SUCCEEDED."""
+
+    reached, release = threading.Event(), threading.Event()
+
+    def cut(point: str) -> None:
+        if point == "state:confirming":
+            reached.set()
+            release.wait(10)  # the worker stops here; the engine is stopped meanwhile, like a power cut
+
+    rig = Rig(tmp_path, config=attrs.evolve(FAST, fault_hook=cut))
+    rig.stop()
+    rig.publish("job1", notify=False)
+    del rig.source.jobs["job1"]["version"]
+    rig.start()
+    rig.wait_event(EngineEventKind.RESTART_REQUESTED, "job1")
+    rig.reboot()  # into the trial image
+    assert reached.wait(10)
+    rig.config = FAST
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    rig.reboot()  # the cut: the bootloader abandons the unconfirmed trial
+    timer.join()
+    rig.wait_event(EngineEventKind.FINISHED, "job1")
+    rig.stop()
+    final = rig.source.reports[-1]
+    assert final.status is JobStatus.FAILED and final.details.get("code") == "INSTALL_ROLLED_BACK"
+    assert rig.boot.state().running_version == Version.parse("1.0.0")
+
+
 def test_slot_changed_after_verification_is_never_activated(tmp_path: Path) -> None:
     """What is activated is what was verified: a slot altered after download fails the hand-off check."""
     holder: list[Rig] = []
