@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -205,3 +205,59 @@ def test_device_toml_makes_paths_absolute(tmp_path: Path) -> None:
         toml_to_device_json(path)
     with pytest.raises(ConfigurationError, match="cannot read"):
         toml_to_device_json(tmp_path / "missing.toml")
+
+
+class _Jobs:
+    """Answers describe() with a stored document (or an error, or nothing)."""
+
+    def __init__(self, document: Mapping[str, object] | None, error: OtaError | None = None) -> None:
+        self.document = document
+        self.error = error
+
+    def describe(self, job_id: str) -> object:
+        from ota_jobs.aws import ExecutionReply, JobExecution
+
+        if self.error is not None:
+            raise self.error
+        if self.document is None:
+            return ExecutionReply(None)
+        return ExecutionReply(JobExecution(job_id, JobStatus.IN_PROGRESS, self.document))
+
+
+def _http_document(url: str) -> dict[str, object]:
+    return {
+        "ota_http": {
+            "schema_version": 1,
+            "files": [{"name": "firmware.bin", "url": url, "size": 10, "sha256": "00" * 32}],
+        }
+    }
+
+
+def test_url_refresher_reads_the_fresh_url_from_the_job_document() -> None:
+    from ota_core.models import FileLocation, LocationKind
+    from ota_core.protocols import DownloadRequest
+    from ota_jobs import HttpDocumentParserConfig, default_parser_chain
+    from ota_orchestrators.aws import _UrlRefresher
+
+    chain = default_parser_chain(http_document=HttpDocumentParserConfig(require_signature=False))
+    target = FileTarget("firmware.bin", 10)
+    request = DownloadRequest("job", target, FileLocation(LocationKind.HTTP, "https://old"), object(), "key")  # type: ignore[arg-type]
+
+    def refresh(jobs: _Jobs, other_name: str = "firmware.bin") -> str | None:
+        wanted = DownloadRequest("job", FileTarget(other_name, 10), request.location, object(), "key")  # type: ignore[arg-type]
+        return _UrlRefresher(jobs, [chain])(wanted)  # type: ignore[arg-type]
+
+    assert refresh(_Jobs(_http_document("https://new/firmware.bin"))) == "https://new/firmware.bin"
+    assert refresh(_Jobs(_http_document("https://new/firmware.bin")), "other.bin") is None
+    assert refresh(_Jobs(None)) is None
+    assert refresh(_Jobs(None, DownloadError("offline"))) is None
+    assert refresh(_Jobs({"unknown": 1})) is None
+    assert refresh(_Jobs({"ota_http": {"schema_version": 2}})) is None
+    stream_only = {
+        "afr_ota": {
+            "protocols": ["MQTT"],
+            "streamname": "s",
+            "files": [{"filepath": "firmware.bin", "filesize": 10, "fileid": 0, "certfile": None}],
+        }
+    }
+    assert refresh(_Jobs(stream_only)) is None
