@@ -529,7 +529,7 @@ class UpdateEngine:
         image = self._boot.state()
         if image.in_trial:
             self._boot.confirm()
-        elif not self._plan_matches(image) or self._still_previous(record, image):
+        elif not self._plan_matches(image):
             raise RolledBackError("the trial image was abandoned before it was confirmed")
         details = self._details(ReportPoint.SUCCEEDED, record) or {}
         self._transition(EngineState.REPORTING, outcome=Outcome(JobStatus.SUCCEEDED, details), check=False)
@@ -613,16 +613,9 @@ class UpdateEngine:
         if plan.version == running and not self._config.allow_same_version:
             raise VersionRejectedError(f"{plan.version} is already running", details={"running": str(running)})
 
-    def _still_previous(self, record: ProgressRecord, image: ImageState) -> bool:
-        """A plan without a version (AWS ``afr_ota``) cannot tell the new image by its version; the image that
-        ran when the job arrived running again after the restart means the bootloader went back."""
-        plan = self._plan
-        if plan is not None and plan.version is not None:
-            return False
-        previous = self._previous_version(record)
-        return previous is not None and image.running_version == previous
-
     def _plan_matches(self, image: ImageState) -> bool:
+        """Whether the running image is the plan's: by version, or for a plan without one (AWS ``afr_ota``)
+        by the image that ran when the job arrived not running again (the bootloader went back)."""
         plan = self._plan
         if plan is None or plan.version is None or image.running_version is None:
             if image.in_trial or image.pending_version is not None:
