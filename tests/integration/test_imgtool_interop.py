@@ -213,86 +213,19 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     key = tmp_path / "k.pem"
     assert main(["keygen", "-t", "ed25519", "-k", str(key)]) == 0
     (tmp_path / "a.bin").write_bytes(b"\x00" * 64 + FIRMWARE)
-    assert main(["sign", "-k", str(key), str(tmp_path / "a.bin"), str(tmp_path / "o.bin")]) == 1
-    assert main(["sign", "-k", str(key), "-v", "1", "-H", "64", str(tmp_path / "a.bin"), str(tmp_path / "o.bin")]) == 1
-    assert main(["sign", "-v", "1", "-H", "64", "-S", "9999", str(tmp_path / "a.bin"), str(tmp_path / "o.bin")]) == 1
-    assert (
-        main(
-            [
-                "sign",
-                "-k",
-                str(key),
-                "-v",
-                "1",
-                "-H",
-                "64",
-                "-S",
-                "0x10000",
-                "-s",
-                "many",
-                str(tmp_path / "a.bin"),
-                str(tmp_path / "o.bin"),
-            ]
-        )
-        == 1
-    )
-    assert (
-        main(
-            [
-                "sign",
-                "-k",
-                str(key),
-                "-v",
-                "1",
-                "-H",
-                "64",
-                "-S",
-                "0x10000",
-                "-d",
-                "(x,y)",
-                str(tmp_path / "a.bin"),
-                str(tmp_path / "o.bin"),
-            ]
-        )
-        == 1
-    )
-    assert (
-        main(
-            [
-                "sign",
-                "-k",
-                str(key),
-                "-v",
-                "1",
-                "-H",
-                "64",
-                "-S",
-                "0x100",
-                str(tmp_path / "a.bin"),
-                str(tmp_path / "o.bin"),
-            ]
-        )
-        == 1
-    )
+
+    def sign(*options: str) -> int:
+        return main(["sign", *options, str(tmp_path / "a.bin"), str(tmp_path / "o.bin")])
+
+    keyed = ("-k", str(key), "-v", "1", "-H", "64")
+    assert sign("-k", str(key)) == 1
+    assert sign(*keyed) == 1
+    assert sign("-v", "1", "-H", "64", "-S", "9999") == 1
+    assert sign(*keyed, "-S", "0x10000", "-s", "many") == 1
+    assert sign(*keyed, "-S", "0x10000", "-d", "(x,y)") == 1
+    assert sign(*keyed, "-S", "0x100") == 1
     # Without --pad-header the build must leave zeroed header space; this one does:
-    assert (
-        main(
-            [
-                "sign",
-                "-k",
-                str(key),
-                "-v",
-                "1",
-                "-H",
-                "64",
-                "-S",
-                "0x10000",
-                str(tmp_path / "a.bin"),
-                str(tmp_path / "o.bin"),
-            ]
-        )
-        == 0
-    )
+    assert sign(*keyed, "-S", "0x10000") == 0
     assert imgtool("verify", "-k", key, tmp_path / "o.bin").returncode == 0
     assert main(["verify", "-k", str(tmp_path / "missing.pem"), str(tmp_path / "o.bin")]) == 1
     (tmp_path / "junk.pem").write_text("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
