@@ -194,12 +194,20 @@ class AwsJobsClient:
             step_timeout_in_minutes=step_timeout_in_minutes,
             include_job_document=include_job_document,
         )
+        final = JobStatus(status).is_terminal
+        if final:
+            with self._lock:
+                self._tracker.begin_final_update(job_id)
         try:
             body = self._exchange(request)
         except JobsVersionMismatchError as error:
             with self._lock:
                 self._tracker.observe_version(job_id, error.execution_state)
             raise
+        finally:
+            if final:
+                with self._lock:
+                    self._tracker.end_final_update(job_id)
         assert isinstance(body, UpdateReply)
         with self._lock:
             self._tracker.observe_update(job_id, JobStatus(status), body.execution_state)

@@ -56,6 +56,16 @@ class JobTracker:
         self._last_timestamp: datetime.datetime | None = None
         self._finished: collections.deque[str] = collections.deque(maxlen=_FINISHED_MEMORY)
         self._nothing_reported = False
+        self._final_update_in_flight: str | None = None
+
+    def begin_final_update(self, job_id: str) -> None:
+        """The device is sending a terminal status for ``job_id``: its leaving the pending list is expected."""
+        self._final_update_in_flight = job_id
+
+    def end_final_update(self, job_id: str) -> None:
+        """The terminal status update for ``job_id`` was answered (or failed)."""
+        if self._final_update_in_flight == job_id:
+            self._final_update_in_flight = None
 
     @property
     def active(self) -> ActiveJob | None:
@@ -82,6 +92,11 @@ class JobTracker:
             return []
         lost = self._active
         self._active = None
+        if lost.job_id == self._final_update_in_flight:
+            # The service may announce the next job before our own terminal update's reply arrives:
+            # the job left because the device finished it, not because the cloud cancelled it.
+            _log.debug("job %s left the pending list while its final status was being reported", lost.job_id)
+            return []
         _log.info("job %s is no longer pending: reporting it cancelled", lost.job_id)
         return [
             JobEvent(

@@ -131,6 +131,29 @@ def test_cancellation_and_nothing_pending() -> None:
     assert [e.kind for e in tracker.observe_next(None, ts(3), explicit=True)] == [JobEventKind.NOTHING_PENDING]
 
 
+def test_job_leaving_during_its_own_final_report_is_not_a_cancellation() -> None:
+    """The service may announce "nothing pending" before the reply to the device's SUCCEEDED arrives."""
+    tracker = JobTracker("dev-1")
+    tracker.observe_next(execution("j1"), ts(1))
+    tracker.begin_final_update("j1")
+    assert [e.kind for e in tracker.observe_next(None, ts(2))] == [JobEventKind.NOTHING_PENDING]
+    gone = JobExecutionsChanged(jobs={JobStatus.QUEUED: ()}, timestamp=ts(3))
+    assert tracker.observe_pending(gone) == []
+    tracker.end_final_update("j1")
+    tracker.observe_update("j1", JobStatus.SUCCEEDED, None)
+    assert tracker.active is None
+    assert tracker.observe_next(execution("j1", JobStatus.IN_PROGRESS, 4), ts(5)) == []
+    # Another job's final report does not hide a real cancellation of the active one.
+    tracker.observe_next(execution("j2"), ts(6))
+    tracker.begin_final_update("j-other")
+    events = tracker.observe_next(None, ts(7))
+    assert [(e.kind, e.job_id) for e in events] == [
+        (JobEventKind.CANCELLED, "j2"),
+        (JobEventKind.NOTHING_PENDING, None),
+    ]
+    tracker.end_final_update("j-wrong")  # ending an update that is not in flight changes nothing
+
+
 def test_different_job_replaces_the_active_one() -> None:
     tracker = JobTracker("dev-1")
     tracker.observe_next(execution("j1"), ts(1))
